@@ -1,0 +1,449 @@
+"""Skeleton layouts: the one source of truth for joint names and parents.
+
+A layout is data: joint names, parent indices and (optionally) a mapping of its joints onto the
+**unified** layout. Everything else -- edges, bones, left/right mirror pairs, adjacency -- is derived
+here and never typed twice. Users register their own layout from a small JSON or YAML file::
+
+    {"name": "my_rig", "joints": [{"name": "pelvis", "parent": null, "unified": "pelvis"},
+                                  {"name": "spine", "parent": "pelvis", "unified": "spine"}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from os import PathLike
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from .errors import LayoutError
+
+__all__ = [
+    "Layout",
+    "UNIFIED",
+    "UNIFIED_CORE_JOINTS",
+    "BODY_PARTS",
+    "register_layout",
+    "get_layout",
+    "list_layouts",
+    "load_layout_file",
+    "match_layout",
+]
+
+
+_MIRROR_RULES: tuple[tuple[re.Pattern, str, str], ...] = (
+    # (pattern, left token, right token); the token is swapped where the pattern matches.
+    (re.compile(r"(?i)left"), "left", "right"),
+    (re.compile(r"(?i)right"), "right", "left"),
+    (re.compile(r"(_|\.)L$"), "L", "R"),
+    (re.compile(r"(_|\.)R$"), "R", "L"),
+    (re.compile(r"(_|\.)l$"), "l", "r"),
+    (re.compile(r"(_|\.)r$"), "r", "l"),
+    (re.compile(r"^l_"), "l", "r"),
+    (re.compile(r"^r_"), "r", "l"),
+    (re.compile(r"^L_"), "L", "R"),
+    (re.compile(r"^R_"), "R", "L"),
+    (re.compile(r"^L(?=[A-Z])"), "L", "R"),
+    (re.compile(r"^R(?=[A-Z])"), "R", "L"),
+)
+
+
+def _swap_case_like(token: str, like: str) -> str:
+    if like.isupper():
+        return token.upper()
+    if like[:1].isupper():
+        return token.capitalize()
+    return token.lower()
+
+
+def mirror_name(name: str) -> str | None:
+    """The name of the joint on the other side of the body, or ``None`` for a central joint."""
+    for pattern, src, dst in _MIRROR_RULES:
+        m = pattern.search(name)
+        if not m:
+            continue
+        if src.lower() in ("left", "right"):
+            found = m.group(0)
+            return name[: m.start()] + _swap_case_like(dst, found) + name[m.end() :]
+        # single-letter side marker: replace just the letter inside the match
+        start = m.start() + m.group(0).index(src)
+        return name[:start] + dst + name[start + 1 :]
+    return None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A skeleton: joint names, parent indices (-1 for the root), and a mapping onto UNIFIED.
+
+    ``to_unified`` maps a joint name of this layout to a joint name of the unified layout; joints
+    without an entry (e.g. a floor-projected root, finger tips) are simply not used after
+    unification.
+    """
+
+    name: str
+    joint_names: tuple[str, ...]
+    parents: tuple[int, ...]
+    to_unified: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        object.__setattr__(self, "parents", tuple(int(p) for p in self.parents))
+        object.__setattr__(self, "to_unified", dict(self.to_unified))
+        self.validate()
+
+    # ---- validation -------------------------------------------------------------------------
+    def validate(self) -> None:
+        src = f"layout {self.name!r}"
+        n = len(self.joint_names)
+        if n == 0:
+            raise LayoutError(src, "joints", "a layout needs at least one joint")
+        if len(self.parents) != n:
+            raise LayoutError(src, "parents", f"expected {n} parent indices, got {len(self.parents)}")
+        if len(set(self.joint_names)) != n:
+            dup = sorted({j for j in self.joint_names if self.joint_names.count(j) > 1})
+            raise LayoutError(src, "joints", f"joint names must be unique, repeated: {dup}")
+        roots = [i for i, p in enumerate(self.parents) if p < 0]
+        if len(roots) != 1:
+            raise LayoutError(src, "parents", f"expected exactly one root (parent -1), found {len(roots)}")
+        for i, p in enumerate(self.parents):
+            if p >= n:
+                raise LayoutError(src, f"joint {self.joint_names[i]!r}", f"parent index {p} out of range 0..{n - 1}")
+        # every joint must reach the root without a cycle
+        for i in range(n):
+            seen, j = set(), i
+            while j >= 0:
+                if j in seen:
+                    raise LayoutError(src, f"joint {self.joint_names[i]!r}", "parents form a cycle, expected a tree")
+                seen.add(j)
+                j = self.parents[j]
+        for joint, target in self.to_unified.items():
+            if joint not in self.joint_names:
+                raise LayoutError(src, "to_unified", f"unknown joint {joint!r}")
+            if self.name != "unified" and target not in UNIFIED_JOINTS:
+                raise LayoutError(src, f"to_unified[{joint!r}]", f"unknown unified joint {target!r}")
+        targets = list(self.to_unified.values())
+        if len(set(targets)) != len(targets):
+            raise LayoutError(src, "to_unified", "two joints map onto the same unified joint")
+
+    # ---- derived structure ------------------------------------------------------------------
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.joint_names)}
+
+    @property
+    def root(self) -> int:
+        return self.parents.index(-1)
+
+    @cached_property
+    def edges(self) -> tuple[tuple[int, int], ...]:
+        """(parent, child) pairs, one per bone."""
+        return tuple((p, c) for c, p in enumerate(self.parents) if p >= 0)
+
+    @cached_property
+    def bones(self) -> tuple[tuple[str, str], ...]:
+        return tuple((self.joint_names[p], self.joint_names[c]) for p, c in self.edges)
+
+    @cached_property
+    def mirror_pairs(self) -> tuple[tuple[int, int], ...]:
+        """(left, right) index pairs derived from the joint names."""
+        pairs = []
+        for i, name in enumerate(self.joint_names):
+            other = mirror_name(name)
+            if other is None or other not in self.index:
+                continue
+            j = self.index[other]
+            if i < j:
+                pairs.append((i, j) if _is_left(name) else (j, i))
+        return tuple(sorted(pairs))
+
+    @cached_property
+    def mirror_permutation(self) -> np.ndarray:
+        """Index array that swaps left and right joints (identity for central joints)."""
+        perm = np.arange(self.num_joints)
+        for a, b in self.mirror_pairs:
+            perm[a], perm[b] = b, a
+        return perm
+
+    @cached_property
+    def adjacency(self) -> np.ndarray:
+        """Symmetric (J, J) 0/1 adjacency matrix of the bone graph (no self loops)."""
+        a = np.zeros((self.num_joints, self.num_joints), dtype=np.float32)
+        for p, c in self.edges:
+            a[p, c] = a[c, p] = 1.0
+        return a
+
+    @cached_property
+    def depth(self) -> np.ndarray:
+        d = np.zeros(self.num_joints, dtype=np.int64)
+        for i in range(self.num_joints):
+            j = i
+            while self.parents[j] >= 0:
+                d[i] += 1
+                j = self.parents[j]
+        return d
+
+    @cached_property
+    def topological_order(self) -> tuple[int, ...]:
+        """Joint indices ordered so that every parent comes before its children."""
+        return tuple(int(i) for i in np.argsort(self.depth, kind="stable"))
+
+    @cached_property
+    def unified_index(self) -> np.ndarray:
+        """For each unified joint, the index of the source joint mapped onto it, or -1."""
+        idx = np.full(len(UNIFIED_JOINTS), -1, dtype=np.int64)
+        for joint, target in self.to_unified.items():
+            idx[UNIFIED.index[target]] = self.index[joint]
+        return idx
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "joints": [
+                {
+                    "name": n,
+                    "parent": self.joint_names[p] if p >= 0 else None,
+                    **({"unified": self.to_unified[n]} if n in self.to_unified else {}),
+                }
+                for n, p in zip(self.joint_names, self.parents)
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping, source: str = "<dict>") -> "Layout":
+        if not isinstance(data, Mapping):
+            raise LayoutError(source, None, "expected a mapping with 'name' and 'joints'")
+        name = data.get("name")
+        joints = data.get("joints")
+        if not isinstance(name, str) or not name:
+            raise LayoutError(source, "name", "expected a non-empty string")
+        if not isinstance(joints, list) or not joints:
+            raise LayoutError(source, "joints", "expected a non-empty list of {name, parent, unified?}")
+        names, parent_names, mapping = [], [], {}
+        for k, j in enumerate(joints):
+            if not isinstance(j, Mapping) or not isinstance(j.get("name"), str):
+                raise LayoutError(source, f"joints[{k}]", "expected a mapping with a string 'name'")
+            names.append(j["name"])
+            parent_names.append(j.get("parent"))
+            if j.get("unified") is not None:
+                mapping[j["name"]] = str(j["unified"])
+        index = {n: i for i, n in enumerate(names)}
+        parents = []
+        for k, p in enumerate(parent_names):
+            if p is None:
+                parents.append(-1)
+            elif isinstance(p, int) and not isinstance(p, bool):
+                parents.append(p)
+            elif p in index:
+                parents.append(index[p])
+            else:
+                raise LayoutError(source, f"joints[{k}].parent", f"unknown parent joint {p!r}")
+        try:
+            return cls(name, tuple(names), tuple(parents), mapping, str(data.get("description", "")))
+        except LayoutError as err:
+            raise LayoutError(source, err.place, err.reason) from None
+
+
+def _is_left(name: str) -> bool:
+    other = mirror_name(name)
+    low = name.lower()
+    if "left" in low:
+        return True
+    if "right" in low:
+        return False
+    # single-letter markers: the name differs from its mirror at one position
+    for a, b in zip(name, other or ""):
+        if a != b:
+            return a in "lL"
+    return False
+
+
+# ---- the unified layout ---------------------------------------------------------------------
+# A superset of the joints that common capture systems share. Every other layout maps onto it.
+_UNIFIED_DEF = (
+    ("pelvis", None), ("spine", "pelvis"), ("chest", "spine"), ("neck", "chest"), ("head", "neck"),
+    ("l_collar", "chest"), ("l_shoulder", "l_collar"), ("l_elbow", "l_shoulder"), ("l_wrist", "l_elbow"),
+    ("l_hand", "l_wrist"),
+    ("r_collar", "chest"), ("r_shoulder", "r_collar"), ("r_elbow", "r_shoulder"), ("r_wrist", "r_elbow"),
+    ("r_hand", "r_wrist"),
+    ("l_hip", "pelvis"), ("l_knee", "l_hip"), ("l_ankle", "l_knee"), ("l_foot", "l_ankle"),
+    ("r_hip", "pelvis"), ("r_knee", "r_hip"), ("r_ankle", "r_knee"), ("r_foot", "r_ankle"),
+)
+UNIFIED_JOINTS: tuple[str, ...] = tuple(n for n, _ in _UNIFIED_DEF)
+UNIFIED = Layout(
+    "unified", UNIFIED_JOINTS, tuple(-1 if p is None else UNIFIED_JOINTS.index(p) for _, p in _UNIFIED_DEF),
+    {n: n for n in UNIFIED_JOINTS}, "Unified 23-joint layout every other layout maps onto (metres, Y up).",
+)
+
+#: Unified joints every layout must provide: enough for posture, gait and arm cues.
+UNIFIED_CORE_JOINTS: tuple[str, ...] = (
+    "pelvis", "neck", "head", "l_shoulder", "l_elbow", "l_wrist", "r_shoulder", "r_elbow", "r_wrist",
+    "l_hip", "l_knee", "l_ankle", "r_hip", "r_knee", "r_ankle",
+)
+
+#: Body parts of the unified layout (used by the skeleton tokenizer's spatio-temporal tokens).
+BODY_PARTS: dict[str, tuple[str, ...]] = {
+    "torso": ("pelvis", "spine", "chest", "neck"),
+    "head": ("neck", "head"),
+    "left_arm": ("l_collar", "l_shoulder", "l_elbow", "l_wrist", "l_hand"),
+    "right_arm": ("r_collar", "r_shoulder", "r_elbow", "r_wrist", "r_hand"),
+    "left_leg": ("l_hip", "l_knee", "l_ankle", "l_foot"),
+    "right_leg": ("r_hip", "r_knee", "r_ankle", "r_foot"),
+}
+
+
+def _layout(name: str, description: str, joints: Iterable[tuple[str, str | None, str | None]]) -> Layout:
+    """A layout from (joint, parent, unified) triples; parents may follow children (vendor order)."""
+    joints = list(joints)
+    names = tuple(n for n, _, _ in joints)
+    index = {n: i for i, n in enumerate(names)}
+    parents = tuple(-1 if p is None else index[p] for _, p, _ in joints)
+    return Layout(name, names, parents, {n: u for n, _, u in joints if u is not None}, description)
+
+
+_BUILTIN: dict[str, Layout] = {}
+_REGISTRY: dict[str, Layout] = {}
+
+
+def _builtin(layout: Layout) -> Layout:
+    _BUILTIN[layout.name] = layout
+    _REGISTRY[layout.name] = layout
+    return layout
+
+
+_builtin(UNIFIED)
+
+#: The 22-joint BVH rig of the Bandai Namco Research motion dataset (../shared/data).
+BANDAI_NAMCO_22 = _builtin(_layout(
+    "bandai_namco_22", "Bandai Namco Research Motiondataset BVH rig (22 joints incl. floor root).", [
+        ("joint_Root", None, None), ("Hips", "joint_Root", "pelvis"), ("Spine", "Hips", "spine"),
+        ("Chest", "Spine", "chest"), ("Neck", "Chest", "neck"), ("Head", "Neck", "head"),
+        ("Shoulder_L", "Chest", "l_collar"), ("UpperArm_L", "Shoulder_L", "l_shoulder"),
+        ("LowerArm_L", "UpperArm_L", "l_elbow"), ("Hand_L", "LowerArm_L", "l_wrist"),
+        ("Shoulder_R", "Chest", "r_collar"), ("UpperArm_R", "Shoulder_R", "r_shoulder"),
+        ("LowerArm_R", "UpperArm_R", "r_elbow"), ("Hand_R", "LowerArm_R", "r_wrist"),
+        ("UpperLeg_L", "Hips", "l_hip"), ("LowerLeg_L", "UpperLeg_L", "l_knee"),
+        ("Foot_L", "LowerLeg_L", "l_ankle"), ("Toes_L", "Foot_L", "l_foot"),
+        ("UpperLeg_R", "Hips", "r_hip"), ("LowerLeg_R", "UpperLeg_R", "r_knee"),
+        ("Foot_R", "LowerLeg_R", "r_ankle"), ("Toes_R", "Foot_R", "r_foot"),
+    ]))
+
+#: Microsoft Kinect v2 (25 joints), in the SDK's JointType order (a child may precede its parent).
+KINECT_V2 = _builtin(_layout("kinect_v2", "Microsoft Kinect v2 body tracking (25 joints, SDK order).", [
+    ("SpineBase", None, "pelvis"), ("SpineMid", "SpineBase", "spine"), ("Neck", "SpineShoulder", "neck"),
+    ("Head", "Neck", "head"), ("ShoulderLeft", "SpineShoulder", "l_shoulder"),
+    ("ElbowLeft", "ShoulderLeft", "l_elbow"), ("WristLeft", "ElbowLeft", "l_wrist"),
+    ("HandLeft", "WristLeft", "l_hand"), ("ShoulderRight", "SpineShoulder", "r_shoulder"),
+    ("ElbowRight", "ShoulderRight", "r_elbow"), ("WristRight", "ElbowRight", "r_wrist"),
+    ("HandRight", "WristRight", "r_hand"), ("HipLeft", "SpineBase", "l_hip"), ("KneeLeft", "HipLeft", "l_knee"),
+    ("AnkleLeft", "KneeLeft", "l_ankle"), ("FootLeft", "AnkleLeft", "l_foot"),
+    ("HipRight", "SpineBase", "r_hip"), ("KneeRight", "HipRight", "r_knee"),
+    ("AnkleRight", "KneeRight", "r_ankle"), ("FootRight", "AnkleRight", "r_foot"),
+    ("SpineShoulder", "SpineMid", "chest"), ("HandTipLeft", "HandLeft", None), ("ThumbLeft", "HandLeft", None),
+    ("HandTipRight", "HandRight", None), ("ThumbRight", "HandRight", None),
+]))
+
+#: Human3.6M 17-joint layout as used by most 3D pose estimators (VideoPose3D, MotionBERT, ...).
+H36M_17 = _builtin(_layout("h36m_17", "Human3.6M 17 joints (3D pose-estimator output order).", [
+    ("Hip", None, "pelvis"), ("RHip", "Hip", "r_hip"), ("RKnee", "RHip", "r_knee"), ("RFoot", "RKnee", "r_ankle"),
+    ("LHip", "Hip", "l_hip"), ("LKnee", "LHip", "l_knee"), ("LFoot", "LKnee", "l_ankle"),
+    ("Spine", "Hip", "spine"), ("Thorax", "Spine", "neck"), ("Nose", "Thorax", None), ("Head", "Nose", "head"),
+    ("LShoulder", "Thorax", "l_shoulder"), ("LElbow", "LShoulder", "l_elbow"), ("LWrist", "LElbow", "l_wrist"),
+    ("RShoulder", "Thorax", "r_shoulder"), ("RElbow", "RShoulder", "r_elbow"), ("RWrist", "RElbow", "r_wrist"),
+]))
+
+_SMPL_24 = [
+    ("pelvis", None, "pelvis"), ("left_hip", "pelvis", "l_hip"), ("right_hip", "pelvis", "r_hip"),
+    ("spine1", "pelvis", "spine"), ("left_knee", "left_hip", "l_knee"), ("right_knee", "right_hip", "r_knee"),
+    ("spine2", "spine1", None), ("left_ankle", "left_knee", "l_ankle"), ("right_ankle", "right_knee", "r_ankle"),
+    ("spine3", "spine2", "chest"), ("left_foot", "left_ankle", "l_foot"), ("right_foot", "right_ankle", "r_foot"),
+    ("neck", "spine3", "neck"), ("left_collar", "spine3", "l_collar"), ("right_collar", "spine3", "r_collar"),
+    ("head", "neck", "head"), ("left_shoulder", "left_collar", "l_shoulder"),
+    ("right_shoulder", "right_collar", "r_shoulder"), ("left_elbow", "left_shoulder", "l_elbow"),
+    ("right_elbow", "right_shoulder", "r_elbow"), ("left_wrist", "left_elbow", "l_wrist"),
+    ("right_wrist", "right_elbow", "r_wrist"), ("left_hand", "left_wrist", "l_hand"),
+    ("right_hand", "right_wrist", "r_hand"),
+]
+#: SMPL body joints (24, with hands) and the 22-joint SMPL/SMPL-X body without hand joints.
+SMPL_24 = _builtin(_layout("smpl_24", "SMPL body model joints (24).", _SMPL_24))
+SMPL_22 = _builtin(_layout("smpl_22", "SMPL/SMPL-X body joints without hands (22, e.g. HumanML3D).", _SMPL_24[:22]))
+
+#: The 16-joint layout of the Emotion-Gait / STEP gait datasets (Bhattacharya et al. 2020).
+EMOTION_GAIT_16 = _builtin(_layout("emotion_gait_16", "Emotion-Gait / STEP 16-joint gait layout.", [
+    ("root", None, "pelvis"), ("spine", "root", "chest"), ("neck", "spine", "neck"), ("head", "neck", "head"),
+    ("left_shoulder", "neck", "l_shoulder"), ("left_elbow", "left_shoulder", "l_elbow"),
+    ("left_hand", "left_elbow", "l_wrist"), ("right_shoulder", "neck", "r_shoulder"),
+    ("right_elbow", "right_shoulder", "r_elbow"), ("right_hand", "right_elbow", "r_wrist"),
+    ("left_hip", "root", "l_hip"), ("left_knee", "left_hip", "l_knee"), ("left_foot", "left_knee", "l_ankle"),
+    ("right_hip", "root", "r_hip"), ("right_knee", "right_hip", "r_knee"), ("right_foot", "right_knee", "r_ankle"),
+]))
+
+
+# ---- registry ---------------------------------------------------------------------------------
+def register_layout(layout: Layout, *, overwrite: bool = False) -> Layout:
+    """Add a layout to the registry. Built-in layouts cannot be replaced."""
+    if layout.name in _BUILTIN:
+        raise LayoutError(f"layout {layout.name!r}", "name", "is a built-in layout and cannot be replaced")
+    if layout.name in _REGISTRY and not overwrite and _REGISTRY[layout.name] != layout:
+        raise LayoutError(f"layout {layout.name!r}", "name", "already registered (pass overwrite=True)")
+    _REGISTRY[layout.name] = layout
+    return layout
+
+
+def get_layout(name: "str | Layout") -> Layout:
+    """A registered layout by name (or a layout file path ending in .json/.yaml/.yml)."""
+    if isinstance(name, Layout):
+        return name
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if str(name).lower().endswith((".json", ".yaml", ".yml")):
+        return load_layout_file(name)
+    raise LayoutError(f"layout {name!r}", None, f"unknown layout, expected one of {sorted(_REGISTRY)} or a .json/.yaml file")
+
+
+def list_layouts() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def load_layout_file(path: str | PathLike, *, register: bool = True) -> Layout:
+    """Read a layout from JSON or YAML (see module docstring) and register it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise LayoutError(path, None, f"cannot read layout file ({err.strerror})") from None
+    try:
+        if path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as err:  # json/yaml syntax errors
+        raise LayoutError(path, None, f"not valid {path.suffix[1:].upper()}: {str(err).splitlines()[0]}") from None
+    layout = Layout.from_dict(data, source=str(path))
+    if register:
+        existing = _REGISTRY.get(layout.name)
+        if existing is None or (layout.name not in _BUILTIN):
+            _REGISTRY[layout.name] = layout
+        elif existing != layout:
+            raise LayoutError(path, "name", f"{layout.name!r} is a built-in layout name; choose another")
+    return layout
+
+
+def match_layout(joint_names: Iterable[str]) -> Layout | None:
+    """The registered layout whose joint names equal ``joint_names`` (order-sensitive), if any."""
+    names = tuple(joint_names)
+    for layout in _REGISTRY.values():
+        if layout.joint_names == names:
+            return layout
+    return None

@@ -1,0 +1,24 @@
+"""Shared test helpers: the real data folder beside the project, and skipping when it is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = ROOT.parent / "shared" / "data" / "bandai_namco_motion_1"
+REAL_BVH_DIR = REAL_DATA / "data"
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def real_bvh_files(pattern: str = "*.bvh") -> list[Path]:
+    return sorted(REAL_BVH_DIR.glob(pattern)) if REAL_BVH_DIR.is_dir() else []
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The Bandai Namco data folder; skips the test with a reason when ../shared/data is absent."""
+    if not real_bvh_files():
+        pytest.skip(f"../shared/data not present: no BVH files under {REAL_BVH_DIR}")
+    return REAL_DATA

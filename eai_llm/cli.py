@@ -1,0 +1,183 @@
+"""`eai-llm`: one command line, subcommands are typed functions.
+
+Each subcommand is a plain function whose signature defines its arguments: parameters without a
+default are positional, parameters with one become ``--options`` (``bool`` -> a flag, ``a_b`` ->
+``--a-b``). ``main(argv)`` is callable from tests and returns the exit code. Errors a user can cause
+(:class:`~eai_llm.skeleton.errors.ClipError`, bad paths, bad configs) print one line and exit 2,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Callable, Sequence
+
+COMMANDS: dict[str, Callable[..., int | None]] = {}
+
+
+class UserError(Exception):
+    """An error caused by the user's input; printed as one line, exit code 2."""
+
+
+def command(fn: Callable[..., int | None]) -> Callable[..., int | None]:
+    COMMANDS[fn.__name__.removeprefix("cmd_").replace("_", "-")] = fn
+    return fn
+
+
+# ---- subcommands ------------------------------------------------------------------------------
+@command
+def cmd_inspect(clip: str, layout: str | None = None, units: str | None = None, fps: float | None = None,
+                interpolate_gaps: int = 0, json_output: bool = False) -> int:
+    """Show a clip's layout, frames, fps, duration, units and its kinematic-cue table.
+
+    clip: a BVH, NPZ, NPY or CSV file.
+    layout: layout name or .json/.yaml layout file (needed for NPY; optional otherwise).
+    units: source units (cm, m, mm, inch) when they cannot be detected.
+    fps: frame rate when the file does not say (NPY/CSV).
+    interpolate_gaps: fill NaN gaps of at most this many frames (off by default).
+    json_output: print JSON instead of text.
+    """
+    from .skeleton.cues import cue_table, kinematic_cues
+    from .skeleton.io import load_clip
+
+    c = load_clip(clip, layout=layout, units=units, fps=fps, interpolate_gaps=interpolate_gaps)
+    cues = kinematic_cues(c)
+    info = {
+        "file": str(clip),
+        "layout": c.layout.name,
+        "joints": c.num_joints,
+        "frames": c.num_frames,
+        "fps": c.fps,
+        "duration_s": round(c.duration, 3),
+        "units": c.meta.get("units", "m"),
+        "label": c.label,
+    }
+    if json_output:
+        print(json.dumps({**info, "cues": cues}, indent=2))
+        return 0
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        if value is not None:
+            print(f"{key:<{width}}  {value}")
+    print()
+    print(cue_table(cues))
+    return 0
+
+
+@command
+def cmd_convert(src: str, dst: str, layout: str | None = None, units: str | None = None,
+                fps: float | None = None, interpolate_gaps: int = 0) -> int:
+    """Convert a clip (BVH, NPZ, NPY, CSV) to the project's NPZ format.
+
+    src: input clip.
+    dst: output path ending in .npz (written atomically).
+    layout: layout name or .json/.yaml layout file (needed for NPY).
+    units: source units (cm, m, mm, inch) when they cannot be detected.
+    fps: frame rate when the file does not say (NPY/CSV).
+    interpolate_gaps: fill NaN gaps of at most this many frames (off by default).
+    """
+    from .skeleton.io import load_clip, save_clip
+
+    if not dst.lower().endswith(".npz"):
+        raise UserError(f"{dst}: output must end in .npz")
+    c = load_clip(src, layout=layout, units=units, fps=fps, interpolate_gaps=interpolate_gaps)
+    save_clip(c, dst)
+    print(f"wrote {dst}: {c.layout.name}, {c.num_frames} frames at {c.fps:g} fps ({c.duration:.2f} s)")
+    return 0
+
+
+@command
+def cmd_layouts(show: str | None = None) -> int:
+    """List the registered skeleton layouts, or print one as JSON.
+
+    show: a layout name (or layout file) to print in the JSON format users write their own layouts in.
+    """
+    from .skeleton.layouts import get_layout, list_layouts
+
+    if show:
+        print(json.dumps(get_layout(show).to_dict(), indent=2))
+        return 0
+    for name in list_layouts():
+        lay = get_layout(name)
+        print(f"{name:<18} {lay.num_joints:>3} joints  {lay.description}")
+    return 0
+
+
+# ---- argparse from signatures -------------------------------------------------------------------
+def _param_help(doc: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in doc.splitlines():
+        line = line.strip()
+        if ":" in line and line.split(":", 1)[0].isidentifier():
+            name, text = line.split(":", 1)
+            out[name] = text.strip()
+    return out
+
+
+def _base_type(annotation: object) -> type:
+    if isinstance(annotation, str):
+        annotation = eval(annotation, vars(typing), {})  # annotations are postponed strings here
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if args else annotation  # Optional[X] / X | None -> X
+
+
+def _add_command(sub: argparse._SubParsersAction, name: str, fn: Callable) -> None:
+    doc = inspect.getdoc(fn) or ""
+    summary = doc.split("\n\n")[0]
+    helps = _param_help(doc)
+    p = sub.add_parser(name, help=summary, description=summary)
+    for param in inspect.signature(fn).parameters.values():
+        typ = _base_type(param.annotation)
+        hint = helps.get(param.name)
+        if param.default is inspect.Parameter.empty:
+            p.add_argument(param.name, type=typ, help=hint)
+            continue
+        flag = "--" + param.name.replace("_", "-")
+        if param.name == "json_output":
+            flag = "--json"
+        if typ is bool:
+            p.add_argument(flag, dest=param.name, action="store_true", default=param.default, help=hint)
+        elif typ is list or typing.get_origin(typ) is list:
+            p.add_argument(flag, dest=param.name, nargs="*", default=param.default, help=hint)
+        else:
+            p.add_argument(flag, dest=param.name, type=typ, default=param.default, help=hint)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="eai-llm", description="Explainable body-movement emotion interpreter.")
+    parser.add_argument("--version", action="version", version=f"eai-llm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, fn in COMMANDS.items():
+        _add_command(sub, name, fn)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .skeleton.errors import ClipError
+
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    fn = COMMANDS[args.pop("command")]
+    try:
+        return int(fn(**args) or 0)
+    except (ClipError, UserError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        print(f"error: {err.filename or err}: file not found", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

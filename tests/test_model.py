@@ -1,0 +1,141 @@
+"""The EAI-LLM model on a tiny random Llama: splice, scoring, training steps, save/load."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from eai_llm.model.config import EaiLlmConfig, LlmConfig, LoraSettings, ProjectorConfig
+from eai_llm.model.modeling import EaiLlmModel, PlaceholderCountError, SkeletonInput
+from eai_llm.tokenizer.mgst import SkeletonTokenizerConfig
+
+LABELS = ["happy", "sad", "angry", "proud", "not-confident", "tired", "normal"]
+Q = "Which emotion? Options: " + ", ".join(LABELS) + "."
+
+
+def tiny_config() -> EaiLlmConfig:
+    return EaiLlmConfig(
+        tokenizer=SkeletonTokenizerConfig(window=32, segment=16, dim=32, depth=1, heads=2, num_semantic=2, dropout=0.0),
+        projector=ProjectorConfig(hidden=64), llm=LlmConfig(name_or_path="tiny-random"),
+        lora=LoraSettings(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"]))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return EaiLlmModel.build(tiny_config(), seed=0).eval()
+
+
+def skel(b=3, seed=0) -> SkeletonInput:
+    g = torch.Generator().manual_seed(seed)
+    return SkeletonInput(torch.randn(b, 32, 23, 3, generator=g), torch.ones(b, 32, dtype=torch.bool),
+                         torch.ones(b, 23, dtype=torch.bool), torch.zeros(b, dtype=torch.long))
+
+
+def test_processor_expands_exactly_n_placeholders(model):
+    p = model.processor
+    ids = p.prompt_ids("Which emotion?")
+    assert ids.count(p.placeholder_id) == model.config.num_skeleton_tokens == 14
+    batch = p.training_batch(["a?", "a longer question?"], ["sad", "Emotion: sad. Explanation: slow pace."])
+    assert (batch.input_ids == p.placeholder_id).sum(1).tolist() == [14, 14]
+    # labels cover exactly the answer tokens and the end tag
+    n_answer = len(p.answer_ids("sad"))
+    assert (batch.labels[0] != -100).sum() == n_answer
+    with pytest.raises(ValueError, match="reserved skeleton placeholder"):
+        p.prompt_ids(f"hello {p.placeholder_token}")
+
+
+def test_placeholder_count_mismatch_raises(model):
+    p = model.processor
+    ids = torch.tensor([p.prompt_ids("q") + [p.placeholder_id]])
+    with pytest.raises(PlaceholderCountError, match="expected 14 per sample"):
+        model.embed_inputs(ids, skel(1))
+    with pytest.raises(PlaceholderCountError):
+        model.embed_inputs(torch.tensor([p.prompt_ids("q")] * 2), skel(3))
+
+
+def test_splice_puts_projected_tokens_at_the_placeholders(model):
+    p = model.processor
+    ids = torch.tensor([p.prompt_ids("q")])
+    s = skel(1)
+    emb = model.embed_inputs(ids, s)
+    slots = (ids[0] == p.placeholder_id).nonzero()[:, 0]
+    torch.testing.assert_close(emb[0, slots], model.skeleton_embeds(s)[0])
+    other = (ids[0] != p.placeholder_id).nonzero()[:, 0]
+    torch.testing.assert_close(emb[0, other], model.llm.get_input_embeddings()(ids)[0, other])
+
+
+def test_label_probabilities_sum_to_one_and_full_scoring_is_exact(model):
+    s = skel(2)
+    probs = model.label_probabilities(s, Q, LABELS)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(2))
+    full = model.label_logprobs(s, Q, LABELS, scoring="full")
+    # brute force: one forward pass per label
+    q = model.processor.prompt_ids(Q)
+    for li, label in enumerate(LABELS):
+        ids = torch.tensor([q + model.processor.answer_ids(label)])
+        logits = model.llm(inputs_embeds=model.embed_inputs(ids, s.select(slice(1, 2)))).logits
+        lp = F.log_softmax(logits[0, :-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
+        assert full[1, li].item() == pytest.approx(lp[len(q) - 1:].sum().item(), abs=1e-4)
+    first = model.label_logprobs(s, Q, LABELS, scoring="first")
+    assert first.shape == (2, 7) and torch.all(first >= full - 1e-5)
+
+
+def test_batch_and_single_scoring_agree(model):
+    s = skel(3)
+    together = model.label_logprobs(s, Q, LABELS, scoring="full")
+    for i in range(3):
+        alone = model.label_logprobs(s.select(slice(i, i + 1)), Q, LABELS, scoring="full")
+        torch.testing.assert_close(alone[0], together[i], atol=1e-4, rtol=1e-4)
+
+
+def test_two_training_steps_lower_the_loss():
+    m = EaiLlmModel.build(tiny_config(), seed=1).train()
+    params = [p for p in m.parameters() if p.requires_grad]
+    assert any("lora" in n for n, p in m.named_parameters() if p.requires_grad)
+    opt = torch.optim.AdamW(params, lr=5e-3)
+    s = skel(4)
+    batch = m.processor.training_batch([Q] * 4, ["sad", "happy", "sad", "angry"])
+    losses = []
+    for _ in range(3):
+        out = m(batch.input_ids, batch.attention_mask, s.positions, s.frame_mask, s.joint_mask, s.layout_ids,
+                labels=batch.labels)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(out.loss.item())
+    assert losses[2] < losses[0]
+
+
+def test_generate_returns_new_text_only(model):
+    out = model.generate_text(skel(1), Q, max_new_tokens=4)
+    assert len(out) == 1 and isinstance(out[0], str)
+    assert "<|im_start|>" not in out[0]
+
+
+def test_save_load_round_trip_is_identical(model, tmp_path):
+    s = skel(2)
+    ref = model.label_logprobs(s, Q, LABELS, scoring="full")
+    gen = model.generate_text(s.select(slice(0, 1)), Q, max_new_tokens=5)
+    model.save_pretrained(tmp_path / "m", extras={"cue_stats.json": {"x": {"mean": 0}}})
+    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"config.json", "skeleton_tokenizer", "adapter", "llm",
+                                                          "projector.safetensors", "cue_stats.json"}
+    again = EaiLlmModel.from_pretrained(tmp_path / "m")
+    torch.testing.assert_close(again.label_logprobs(s, Q, LABELS, scoring="full"), ref)
+    assert again.generate_text(s.select(slice(0, 1)), Q, max_new_tokens=5) == gen
+    (tmp_path / "m" / "projector.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="projector.safetensors"):
+        EaiLlmModel.from_pretrained(tmp_path / "m")
+
+
+def test_config_round_trip_and_validation(tmp_path):
+    cfg = tiny_config()
+    cfg.save(tmp_path / "c.json")
+    assert EaiLlmConfig.load(tmp_path / "c.json").to_dict() == cfg.to_dict()
+    with pytest.raises(ValueError, match="unknown fields"):
+        EaiLlmConfig.from_dict({"lora": {"rank": 3}})
+    with pytest.raises(ValueError, match="prompt_template"):
+        EaiLlmConfig(prompt_template="no slots")
+    with pytest.raises(ValueError, match="placeholder_token"):
+        from eai_llm.model.processor import EaiProcessor
+        bad = tiny_config()
+        bad.placeholder_token = "<definitely-not-a-token>"
+        EaiProcessor(EaiLlmModel.build(tiny_config()).processor.tokenizer, bad)

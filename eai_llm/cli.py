@@ -10,6 +10,7 @@ without a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import inspect
 import json
 import sys
@@ -108,6 +109,88 @@ def cmd_layouts(show: str | None = None) -> int:
     return 0
 
 
+@command
+def cmd_train(config: str | None = None, override: list | None = None, resume: bool = False, output_dir: str | None = None,
+              no_progress: bool = False) -> int:
+    """Train an EAI-LLM model: stage 1 (skeleton-language alignment) then stage 2 (LoRA), with accelerate.
+
+    config: a YAML recipe, e.g. configs/tiny.yaml or configs/default.yaml.
+    override: dotted key=value overrides, e.g. --override stage2.max_steps=20 seed=1.
+    resume: continue from the latest checkpoint in the output directory.
+    output_dir: where to write checkpoints and the model (default: the recipe's output_dir).
+    no_progress: hide progress bars.
+    """
+    from .training.recipe import load_recipe
+    from .training.train import train
+
+    if not config:
+        raise UserError("train: --config is required, e.g. --config configs/tiny.yaml")
+    overrides = list(override or [])
+    if output_dir:
+        overrides.append(f"output_dir={Path(output_dir).resolve()}")
+    try:
+        recipe = load_recipe(config, overrides)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    target = train(recipe, resume=resume, progress=not no_progress)
+    print(f"model: {target}")
+    return 0
+
+
+@command
+def cmd_interpret(clip: str, model: str | None = None, task: str = "emotion", layout: str | None = None,
+                  no_explain: bool = False, max_new_tokens: int = 40, sample: bool = False, free: bool = False,
+                  json_output: bool = False) -> int:
+    """Interpret a clip: emotion label, probabilities and an explanation grounded in measured cues.
+
+    clip: a BVH, NPZ, NPY or CSV file.
+    model: a model directory (default: the bundled model).
+    task: which label set to use (emotion, or style for models trained on it).
+    layout: layout name or .json/.yaml file when the clip does not say (NPY).
+    no_explain: classify only (fast).
+    max_new_tokens: explanation length limit.
+    sample: sample the explanation instead of greedy decoding.
+    free: let the model name the label in its explanation instead of conditioning on the predicted label.
+    json_output: print JSON.
+    """
+    from .interpreter import EmotionInterpreter
+
+    interp = EmotionInterpreter.from_pretrained(model)
+    res = interp.interpret(clip, explain=not no_explain, task=task, layout=layout, max_new_tokens=max_new_tokens,
+                           do_sample=sample, conditioned=not free)
+    if json_output:
+        print(res.to_json(indent=2))
+        return 0
+    print(f"{task}: {res.label}")
+    for label, p in sorted(res.probabilities.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:<14} {p:6.1%}")
+    if res.explanation:
+        print(f"explanation: {res.explanation}")
+        if res.faithfulness is not None:
+            print(f"faithfulness: {res.faithfulness:.2f} of the cited cues are supported by the measurements")
+    return 0
+
+
+@command
+def cmd_merge(model: str, out: str) -> int:
+    """Merge a model's LoRA adapter into its base LLM for deployment (writes a new model directory).
+
+    model: a trained model directory.
+    out: the merged model directory to write.
+    """
+    from .model.modeling import EaiLlmModel
+
+    m = EaiLlmModel.from_pretrained(model)
+    if not hasattr(m.llm, "peft_config"):
+        raise UserError(f"{model}: has no LoRA adapter to merge")
+    m.llm = m.llm.merge_and_unload()
+    m.config.llm.name_or_path = "merged"
+    m.save_pretrained(out, extras={name: json.loads((Path(model) / name).read_text())
+                                   for name in ("cue_stats.json", "training.json") if (Path(model) / name).is_file()})
+    print(f"merged model written to {out}")
+    return 0
+
+
 # ---- argparse from signatures -------------------------------------------------------------------
 def _param_help(doc: str) -> dict[str, str]:
     out: dict[str, str] = {}
@@ -143,7 +226,7 @@ def _add_command(sub: argparse._SubParsersAction, name: str, fn: Callable) -> No
         if typ is bool:
             p.add_argument(flag, dest=param.name, action="store_true", default=param.default, help=hint)
         elif typ is list or typing.get_origin(typ) is list:
-            p.add_argument(flag, dest=param.name, nargs="*", default=param.default, help=hint)
+            p.add_argument(flag, dest=param.name, action="extend", nargs="+", default=param.default, help=hint)
         else:
             p.add_argument(flag, dest=param.name, type=typ, default=param.default, help=hint)
 
@@ -168,7 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     fn = COMMANDS[args.pop("command")]
     try:
         return int(fn(**args) or 0)
-    except (ClipError, UserError) as err:
+    except (ClipError, UserError, ValueError) as err:
+        if os.environ.get("EAI_LLM_DEBUG"):
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
     except FileNotFoundError as err:

@@ -1,0 +1,205 @@
+"""`EmotionInterpreter`: the one API that the CLI and the demo call.
+
+    interp = EmotionInterpreter.from_pretrained("runs/default/model")
+    result = interp.interpret("walk.bvh")          # Interpretation
+    result.label, result.probabilities, result.explanation, result.evidence
+
+Classification scores the closed label set on every window of the clip (one batched pass) and averages the
+window probabilities. The explanation is generated for the clip's most representative window (the one most
+confident in the clip's label), conditioned on that label by default, and every cue phrase in it is checked
+against the clip's measured kinematic cues (the evidence table).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["EmotionInterpreter", "Interpretation", "default_model_dir"]
+
+#: Where the bundled default model lives inside the installed package.
+BUNDLED_DIR = Path(__file__).resolve().parent / "assets" / "default_model"
+
+
+def default_model_dir() -> Path:
+    if (BUNDLED_DIR / "config.json").is_file():
+        return BUNDLED_DIR
+    raise FileNotFoundError(
+        f"{BUNDLED_DIR}: no bundled default model in this installation; pass a model directory "
+        "(train one with `eai-llm train --config configs/default.yaml`)")
+
+
+@dataclass
+class Interpretation:
+    """What the interpreter says about one clip."""
+
+    label: str
+    probabilities: dict[str, float]
+    explanation: str | None                 # with measured values, e.g. "slow pace (0.62 m/s), ..."
+    raw_explanation: str | None             # the model's words as generated
+    cues: dict[str, float]                  # the measured cues the explanation cites
+    evidence: list[dict]                    # one row per cited cue: value, unit, typical range, supported
+    faithfulness: float | None              # share of cited cues the measurements support
+    all_cues: dict[str, float]              # every cue measured on the clip
+    timeline: list[dict] = field(default_factory=list)  # per window: start_s, end_s, probabilities
+    task: str = "emotion"
+    source: str = "<clip>"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+
+class EmotionInterpreter:
+    def __init__(self, model, cue_stats: dict, model_dir: Path | None = None):
+        self.model = model.eval()
+        self.cue_stats = cue_stats
+        self.model_dir = model_dir
+        self.config = model.config
+
+    @classmethod
+    def from_pretrained(cls, path: str | PathLike | None = None, *, device: str = "cpu") -> "EmotionInterpreter":
+        """Load a model directory (``None``: the bundled default model)."""
+        from .model.modeling import EaiLlmModel
+
+        path = Path(path) if path is not None else default_model_dir()
+        model = EaiLlmModel.from_pretrained(path, device=device)
+        stats_file = path / "cue_stats.json"
+        if not stats_file.is_file():
+            raise FileNotFoundError(f"{stats_file}: missing (the cue statistics explanations are judged against)")
+        return cls(model, json.loads(stats_file.read_text()), path)
+
+    @property
+    def label_sets(self) -> dict[str, list[str]]:
+        return self.config.label_sets
+
+    def _labels(self, task: str) -> list[str]:
+        if task not in self.label_sets:
+            raise ValueError(f"task {task!r}: this model knows {sorted(self.label_sets)}")
+        return list(self.label_sets[task])
+
+    # ---- inputs -----------------------------------------------------------------------------
+    def _clip(self, clip_or_path, layout=None):
+        from .skeleton.clip import SkeletonClip
+        from .skeleton.io import load_clip
+
+        if isinstance(clip_or_path, SkeletonClip):
+            return clip_or_path
+        return load_clip(clip_or_path, layout=layout)
+
+    def _windows(self, clip):
+        from .skeleton.unify import prepare_windows
+
+        d = self.config.data
+        return prepare_windows(clip, fps=d.fps, window=self.config.tokenizer.window, stride=d.stride)
+
+    def _skel(self, wb, layout_name: str):
+        from .model.modeling import SkeletonInput
+
+        ids = self.model.skeleton_tokenizer.layout_ids([layout_name] * len(wb)).numpy()
+        return SkeletonInput.from_numpy(wb.positions, wb.frame_mask, wb.joint_mask, ids)
+
+    # ---- API --------------------------------------------------------------------------------
+    def classify_windows(self, clips: Sequence, task: str = "emotion", batch_size: int = 32):
+        """Per-clip window probabilities, scoring all windows of all clips in batches. Returns (windows, probs)."""
+        import torch
+
+        from .data import text as T
+        from .model.modeling import SkeletonInput
+
+        labels = self._labels(task)
+        question = T.classify_question(labels, task)
+        wbs = [self._windows(c) for c in clips]
+        skel = [self._skel(wb, c.layout.name) for wb, c in zip(wbs, clips)]
+        allin = SkeletonInput(*(torch.cat([getattr(s, f) for s in skel]) for f in
+                                ("positions", "frame_mask", "joint_mask", "layout_ids")))
+        probs = torch.cat([self.model.label_probabilities(allin.select(slice(i, i + batch_size)), question, labels)
+                           for i in range(0, len(allin), batch_size)]).cpu().numpy()
+        bounds = np.cumsum([0] + [len(wb) for wb in wbs])
+        return wbs, [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def interpret(self, clip_or_path, *, explain: bool = True, task: str = "emotion", layout: str | None = None,
+                  max_new_tokens: int = 40, do_sample: bool = False, conditioned: bool = True,
+                  on_text: Callable[[str], None] | None = None) -> Interpretation:
+        """Interpret one clip (a :class:`SkeletonClip` or a path). ``on_text`` receives streamed explanation text."""
+        return self.interpret_batch([clip_or_path], explain=explain, task=task, layout=layout,
+                                    max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
+                                    on_text=on_text)[0]
+
+    def interpret_batch(self, clips: Sequence, *, explain: bool = True, task: str = "emotion",
+                        layout: str | None = None, max_new_tokens: int = 40, do_sample: bool = False,
+                        conditioned: bool = True, on_text: Callable[[str], None] | None = None) -> list[Interpretation]:
+        from .skeleton.cues import kinematic_cues
+
+        labels = self._labels(task)
+        clips = [self._clip(c, layout) for c in clips]
+        wbs, probs = self.classify_windows(clips, task)
+        results = []
+        for clip, wb, p in zip(clips, wbs, probs):
+            mean = p.mean(axis=0)
+            k = int(mean.argmax())
+            label = labels[k]
+            timeline = [{"start_s": float(s / wb.fps), "end_s": float((s + int(m.sum())) / wb.fps),
+                         "probabilities": dict(zip(labels, map(float, row)))}
+                        for s, m, row in zip(wb.starts, wb.frame_mask, p)]
+            all_cues = kinematic_cues(clip)
+            res = Interpretation(label=label, probabilities=dict(zip(labels, map(float, mean))), explanation=None,
+                                 raw_explanation=None, cues={}, evidence=[], faithfulness=None, all_cues=all_cues,
+                                 timeline=timeline, task=task, source=clip.source)
+            if explain:
+                best = int(p[:, k].argmax())
+                self._explain(res, self._skel(wb, clip.layout.name).select(slice(best, best + 1)), labels,
+                              max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
+                              on_text=on_text)
+            results.append(res)
+        return results
+
+    def _explain(self, res: Interpretation, skel, labels: list[str], *, max_new_tokens: int, do_sample: bool,
+                 conditioned: bool, on_text) -> None:
+        from .data import text as T
+
+        question = T.explain_question(labels, res.task)
+        prefix = f"{T.answer_text(res.label, task=res.task)} {T.EXPLANATION_PREFIX}:" if conditioned else ""
+        streamer = _CallbackStreamer(self.model.processor.tokenizer, on_text) if on_text else None
+        new = self.model.generate_text(skel, question, prefix=prefix, max_new_tokens=max_new_tokens,
+                                       do_sample=do_sample, streamer=streamer)[0]
+        answer = prefix + new
+        parsed = T.parse_answer(answer, labels)
+        explanation = parsed.explanation if parsed.ok else new.strip()
+        res.raw_explanation = answer.strip()
+        checks = T.verify_claims(T.extract_claims(explanation or ""), res.all_cues, self.cue_stats)
+        res.evidence = [asdict(c) if hasattr(c, "__dataclass_fields__") else dict(c) for c in checks]
+        res.cues = {c["cue"]: res.all_cues[c["cue"]] for c in res.evidence if c["cue"] in res.all_cues}
+        res.faithfulness = T.faithfulness(explanation or "", res.all_cues, self.cue_stats)
+        res.explanation = T.annotate(explanation, res.all_cues) if explanation else None
+
+
+class _CallbackStreamer:
+    """A minimal ``generate`` streamer: decodes new tokens and hands text deltas to a callback."""
+
+    def __init__(self, tokenizer, callback: Callable[[str], None]):
+        self.tokenizer, self.callback = tokenizer, callback
+        self.ids: list[int] = []
+        self.sent = ""
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        ids = value.reshape(-1).tolist()
+        if not self._prompt_seen:     # generate() first sends the prompt ids (empty for inputs_embeds)
+            self._prompt_seen = True
+            return
+        self.ids.extend(ids)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        if len(text) > len(self.sent) and not text.endswith("\ufffd"):
+            self.callback(text[len(self.sent):])
+            self.sent = text
+
+    def end(self) -> None:
+        pass

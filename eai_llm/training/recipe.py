@@ -1,0 +1,170 @@
+"""Training recipes: one YAML file = model config + data mixture + the two stages' settings.
+
+Relative paths in a recipe (data folders, output and cache directories) resolve against the recipe file's
+folder, never the working directory. ``overrides`` use dotted keys: ``stage2.max_steps=20``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..model.config import EaiLlmConfig
+
+__all__ = ["DataSource", "Stage1Settings", "Stage2Settings", "TrainRecipe", "load_recipe", "apply_overrides"]
+
+SOURCE_KINDS = ("bandai", "manifest", "folders", "synthetic")
+
+
+def _build(cls, data: Any, where: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}, expected some of {sorted(known)}")
+    return cls(**data)
+
+
+@dataclass
+class DataSource:
+    """One dataset of the training mixture.
+
+    kind: ``bandai`` (the Bandai Namco folder; ``task`` emotion or style), ``manifest`` (CSV ``path,label[,group]``),
+        ``folders`` (per-label subfolders) or ``synthetic`` (procedural clips: ``n_per_class`` x labels x ``layouts``).
+    weight: sampling weight in the stage-2 mixture.
+    """
+
+    name: str
+    kind: str
+    task: str = "emotion"
+    path: str | None = None
+    weight: float = 1.0
+    balance_normal: bool = False
+    n_per_class: int = 4
+    layouts: list[str] = field(default_factory=lambda: ["unified"])
+    seconds: float = 4.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in SOURCE_KINDS:
+            raise ValueError(f"data source {self.name!r}: kind {self.kind!r}, expected one of {SOURCE_KINDS}")
+        if self.kind != "synthetic" and not self.path:
+            raise ValueError(f"data source {self.name!r}: 'path' is required for kind {self.kind!r}")
+        if self.weight <= 0:
+            raise ValueError(f"data source {self.name!r}: weight must be > 0")
+
+
+@dataclass
+class Stage1Settings:
+    """Skeleton-language alignment of the skeleton tokenizer (contrastive + auxiliary classification)."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    contrastive_weight: float = 1.0
+    classification_weight: float = 1.0
+    temperature: float = 0.07
+    text_encoder: str = "minilm"
+    skip: bool = False
+
+
+@dataclass
+class Stage2Settings:
+    """LoRA tuning of the LLM with projector (and, optionally, the skeleton tokenizer at ``tokenizer_lr``)."""
+
+    epochs: float = 2.0
+    max_steps: int | None = None
+    batch_size: int = 8
+    lr: float = 2e-4
+    tokenizer_lr: float = 0.0                 # 0 = skeleton tokenizer frozen
+    weight_decay: float = 0.0
+    warmup_steps: int = 10
+    kinds: dict[str, float] = field(default_factory=lambda: {"classify": 1.0, "explain": 1.0, "describe": 0.25})
+    checkpoint_every: int = 100
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.kinds) - {"classify", "explain", "describe"})
+        if unknown or not self.kinds or min(self.kinds.values()) < 0 or sum(self.kinds.values()) <= 0:
+            raise ValueError(f"stage2.kinds: expected positive weights for classify/explain/describe, got {self.kinds}")
+        if self.batch_size < 1 or (self.max_steps is not None and self.max_steps < 1):
+            raise ValueError("stage2: batch_size and max_steps must be >= 1")
+
+
+@dataclass
+class TrainRecipe:
+    model: EaiLlmConfig
+    sources: list[DataSource]
+    stage1: Stage1Settings = field(default_factory=Stage1Settings)
+    stage2: Stage2Settings = field(default_factory=Stage2Settings)
+    output_dir: str = "runs/model"
+    cache_dir: str = ".cache/eai_llm"
+    exclude_groups: list[str] = field(default_factory=list)
+    mirror: bool = True
+    seed: int = 0
+    base_dir: str = "."                        # folder the recipe's relative paths resolve against
+
+    def resolve(self, path: str | None) -> Path | None:
+        if path is None:
+            return None
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+
+def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML) to a recipe mapping."""
+    for item in overrides or []:
+        if "=" not in item:
+            raise ValueError(f"override {item!r}: expected key=value, e.g. stage2.max_steps=20")
+        key, raw = item.split("=", 1)
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {p!r} is not a mapping")
+        node[parts[-1]] = yaml.safe_load(raw)
+    return data
+
+
+def recipe_from_dict(data: dict, *, base_dir: str | Path = ".", source: str = "<recipe>") -> TrainRecipe:
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a mapping at the top level")
+    data = dict(data)
+    known = {f.name for f in fields(TrainRecipe)} - {"base_dir"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{source}: unknown keys {unknown}, expected some of {sorted(known)}")
+    if not data.get("sources"):
+        raise ValueError(f"{source}: 'sources' must list at least one data source")
+    model = EaiLlmConfig.from_dict(data.pop("model", {}) or {}, source=f"{source}: model")
+    sources = []
+    for i, s in enumerate(data.pop("sources")):
+        try:
+            sources.append(_build(DataSource, s, f"{source}: sources[{i}]"))
+        except TypeError as err:
+            raise ValueError(f"{source}: sources[{i}]: {err}") from None
+    stage1 = _build(Stage1Settings, data.pop("stage1", None), f"{source}: stage1")
+    stage2 = _build(Stage2Settings, data.pop("stage2", None), f"{source}: stage2")
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{source}: data source names must be unique, got {names}")
+    return TrainRecipe(model=model, sources=sources, stage1=stage1, stage2=stage2, base_dir=str(base_dir), **data)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> TrainRecipe:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: recipe not found") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    data = apply_overrides(data or {}, overrides)
+    return recipe_from_dict(data, base_dir=path.resolve().parent, source=str(path))

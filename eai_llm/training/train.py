@@ -1,0 +1,275 @@
+"""Joint training with accelerate: stage 1 (skeleton-language alignment), then stage 2 (LoRA + projector).
+
+The same code runs in one CPU process, in several CPU processes (gloo; start them with
+``accelerate launch --multi_gpu --num_processes 2`` or ``torchrun --nproc_per_node 2``: without a GPU they fall
+back to the CPU; note that ``accelerate launch --cpu`` starts several processes only through MPI) and on GPUs:
+each process takes its own share of every batch plan, gradients are averaged by accelerate, only the main
+process logs and writes. Checkpoints (``accelerator.save_state``) go to ``<output>/checkpoints``; ``resume=True``
+continues from the latest one. The result is one model directory, ``<output>/model``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import random
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..tokenizer.align import TextEncoder, contrastive_loss
+from ..tokenizer.mgst import SkeletonTokenizer
+from .data import (WindowArrays, alignment_text, cue_stats_of, instruction, label_vocabulary, load_sources,
+                   mirror_batch, write_json)
+from .recipe import TrainRecipe
+
+__all__ = ["train"]
+
+
+def _progress(accelerator, total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not accelerator.is_main_process, dynamic_ncols=True)
+
+
+def _log(path: Path, accelerator, **row) -> None:
+    if accelerator.is_main_process:
+        with path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+class _AlignHeads(torch.nn.Module):
+    """Stage-1 view of the tokenizer whose forward returns plain tensors (DDP traces its outputs)."""
+
+    def __init__(self, tokenizer: SkeletonTokenizer):
+        super().__init__()
+        self.tokenizer = tokenizer
+
+    def forward(self, positions, frame_mask, joint_mask, layout_ids):
+        tokens = self.tokenizer(positions, frame_mask, joint_mask, layout_ids, with_heads=True)
+        return tokens.aligned, tokens.logits
+
+
+# ---- stage 1 ----------------------------------------------------------------------------------------
+def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, accelerator, out: Path) -> SkeletonTokenizer:
+    s1 = recipe.stage1
+    labels = label_vocabulary(sources)
+    rng = random.Random(recipe.seed)
+    texts = [alignment_text(lab, cues, stats, rng) for src in sources for lab, cues in zip(src.labels, src.cues)]
+    with accelerator.main_process_first():
+        encoder = TextEncoder(s1.text_encoder, cache_file=recipe.resolve(recipe.cache_dir) / "text_embeddings.npz")
+        text_emb = torch.as_tensor(encoder.encode(texts))
+    cfg = replace(recipe.model.tokenizer, labels=labels, text_dim=encoder.dim)
+    torch.manual_seed(recipe.seed)
+    tokenizer = SkeletonTokenizer(cfg)
+    if s1.skip:
+        return tokenizer
+    pos = np.concatenate([s.positions for s in sources])
+    fmask = np.concatenate([s.frame_mask for s in sources])
+    jmask = np.concatenate([s.joint_mask for s in sources])
+    layout_ids = tokenizer.layout_ids([l for s in sources for l in s.layouts])
+    y = torch.tensor([labels.index(l) for s in sources for l in s.labels])
+    n = len(pos)
+    opt = torch.optim.AdamW(tokenizer.parameters(), lr=s1.lr, weight_decay=s1.weight_decay)
+    per_proc = max(2, s1.batch_size // accelerator.num_processes)
+    steps_per_epoch = max(1, n // (per_proc * accelerator.num_processes))
+    total = steps_per_epoch * s1.epochs
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s1.lr, total_steps=total, pct_start=0.1)
+    heads, opt, sched = accelerator.prepare(_AlignHeads(tokenizer), opt, sched)
+    gen = np.random.default_rng(recipe.seed)
+    bar = _progress(accelerator, total, "stage 1: alignment")
+    t0, seen, step = time.perf_counter(), 0, 0
+    for epoch in range(s1.epochs):
+        order = gen.permutation(n)
+        for b in range(steps_per_epoch):
+            idx = order[b * per_proc * accelerator.num_processes:(b + 1) * per_proc * accelerator.num_processes]
+            idx = np.sort(idx[accelerator.process_index::accelerator.num_processes])
+            flip = gen.random(len(idx)) < 0.5 if recipe.mirror else np.zeros(len(idx), bool)
+            p, jm = mirror_batch(pos[idx], jmask[idx], flip)
+            dev = accelerator.device
+            aligned, logits = heads(torch.as_tensor(p, device=dev), torch.as_tensor(fmask[idx], device=dev),
+                                    torch.as_tensor(jm, device=dev), layout_ids[idx].to(dev))
+            yy = y[idx].to(dev)
+            loss_c = contrastive_loss(aligned, text_emb[idx].to(dev), yy, s1.temperature)
+            loss_y = F.cross_entropy(logits, yy)
+            loss = s1.contrastive_weight * loss_c + s1.classification_weight * loss_y
+            opt.zero_grad(set_to_none=True)
+            accelerator.backward(loss)
+            opt.step()
+            sched.step()
+            step += 1
+            seen += len(idx) * accelerator.num_processes
+            acc = float((logits.argmax(-1) == yy).float().mean())
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{acc:.2f}")
+            _log(out / "log.jsonl", accelerator, stage=1, epoch=epoch, step=step, loss=loss.item(),
+                 contrastive=loss_c.item(), classification=loss_y.item(), train_acc=acc)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    tok = accelerator.unwrap_model(heads).tokenizer.eval()
+    accelerator.free_memory()   # forget stage 1's model/optimizer so stage 2's checkpoints hold only stage 2
+    tok.stage1_speed = {"windows_per_s": seen / max(elapsed, 1e-9), "seconds": elapsed, "steps": step}
+    return tok
+
+
+# ---- stage 2 ----------------------------------------------------------------------------------------
+def _plan(sources: list[WindowArrays], kinds: dict[str, float], num: int, seed: int) -> list[tuple[int, int, str]]:
+    """A reproducible sampling plan of (source, row, kind): sources by weight, rows uniformly, kinds by weight."""
+    gen = np.random.default_rng(seed)
+    w = np.array([s.weight for s in sources], dtype=np.float64)
+    src = gen.choice(len(sources), size=num, p=w / w.sum())
+    names = list(kinds)
+    kw = np.array([kinds[k] for k in names], dtype=np.float64)
+    kind = gen.choice(len(names), size=num, p=kw / kw.sum())
+    return [(int(s), int(gen.integers(len(sources[s]))), names[k]) for s, k in zip(src, kind)]
+
+
+def _stage2_batch(model, sources, items, stats, seed: int, step: int, mirror: bool, device):
+    from ..model.modeling import SkeletonInput
+
+    rng = random.Random(seed * 1_000_003 + step)
+    questions, answers, pos, fm, jm, lay = [], [], [], [], [], []
+    for s, row, kind in items:
+        src = sources[s]
+        q, a = instruction(src, row, kind, stats, rng)
+        questions.append(q)
+        answers.append(a)
+        pos.append(src.positions[row])
+        fm.append(src.frame_mask[row])
+        jm.append(src.joint_mask[row])
+        lay.append(src.layouts[row])
+    flip = np.array([mirror and rng.random() < 0.5 for _ in items])
+    p, j = mirror_batch(np.stack(pos), np.stack(jm), flip)
+    batch = model.processor.training_batch(questions, answers)
+    skel = SkeletonInput.from_numpy(p, np.stack(fm), j, model.skeleton_tokenizer.layout_ids(lay).numpy())
+    return batch, skel.to(device)
+
+
+def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats: dict, accelerator, out: Path,
+                 resume: bool) -> dict:
+    s2 = recipe.stage2
+    total_windows = sum(len(s) for s in sources)
+    global_batch = s2.batch_size
+    per_proc = max(1, global_batch // accelerator.num_processes)
+    steps = s2.max_steps or max(1, math.ceil(s2.epochs * total_windows / global_batch))
+    plan = _plan(sources, s2.kinds, steps * per_proc * accelerator.num_processes, recipe.seed)
+
+    tok_params = list(model.skeleton_tokenizer.parameters())
+    for head in (model.skeleton_tokenizer.align_proj, model.skeleton_tokenizer.classifier):
+        if head is not None:
+            head.requires_grad_(False)
+    groups = [{"params": [p for p in model.llm.parameters() if p.requires_grad] + list(model.projector.parameters()),
+               "lr": s2.lr}]
+    if s2.tokenizer_lr > 0:
+        groups.append({"params": [p for p in tok_params if p.requires_grad], "lr": s2.tokenizer_lr})
+    else:
+        model.skeleton_tokenizer.requires_grad_(False)
+    opt = torch.optim.AdamW(groups, weight_decay=s2.weight_decay)
+    warm = min(s2.warmup_steps, max(1, steps // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: min(1.0, (i + 1) / warm) * max(0.05, 1 - i / max(1, steps)))
+    wrapped, opt, sched = accelerator.prepare(model, opt, sched)
+    ckpt = out / "checkpoints" / "stage2"
+    start = 0
+    if resume and (ckpt / "step.json").is_file():
+        accelerator.load_state(str(ckpt))
+        start = json.loads((ckpt / "step.json").read_text())["step"]
+        accelerator.print(f"resumed stage 2 from step {start}")
+    wrapped.train()
+    model.skeleton_tokenizer.train(s2.tokenizer_lr > 0)
+    bar = _progress(accelerator, steps, "stage 2: LoRA")
+    bar.update(start)
+    t0, seen, losses = time.perf_counter(), 0, []
+    for step in range(start, steps):
+        lo = step * per_proc * accelerator.num_processes
+        items = plan[lo: lo + per_proc * accelerator.num_processes][accelerator.process_index::accelerator.num_processes]
+        batch, skel = _stage2_batch(model, sources, items, stats, recipe.seed, step * 131 + accelerator.process_index,
+                                    recipe.mirror, accelerator.device)
+        outp = wrapped(batch.input_ids.to(accelerator.device), batch.attention_mask.to(accelerator.device),
+                       skel.positions, skel.frame_mask, skel.joint_mask, skel.layout_ids,
+                       labels=batch.labels.to(accelerator.device))
+        opt.zero_grad(set_to_none=True)
+        accelerator.backward(outp.loss)
+        accelerator.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
+        opt.step()
+        sched.step()
+        seen += len(items) * accelerator.num_processes
+        losses.append(outp.loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-s2.log_every:]):.3f}")
+        if (step + 1) % s2.log_every == 0 or step + 1 == steps:
+            _log(out / "log.jsonl", accelerator, stage=2, step=step + 1, loss=float(np.mean(losses[-s2.log_every:])),
+                 lr=sched.get_last_lr()[0])
+        if s2.checkpoint_every and (step + 1) % s2.checkpoint_every == 0 and step + 1 < steps:
+            accelerator.wait_for_everyone()
+            accelerator.save_state(str(ckpt))
+            if accelerator.is_main_process:
+                write_json(ckpt / "step.json", {"step": step + 1})
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    return {"samples_per_s": seen / max(elapsed, 1e-9), "seconds": elapsed, "steps": steps, "resumed_at": start,
+            "first_loss": losses[0] if losses else None, "final_loss": float(np.mean(losses[-s2.log_every:])) if losses else None}
+
+
+# ---- the whole run ------------------------------------------------------------------------------------
+def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -> Path:
+    """Run stage 1 then stage 2 and write ``<output_dir>/model``. Returns that path."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+    from ..model.modeling import EaiLlmModel
+
+    # without a GPU, processes started by torchrun / `accelerate launch --multi_gpu` join one gloo group on the CPU
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    set_seed(recipe.seed)
+    out = recipe.resolve(recipe.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    with accelerator.main_process_first():
+        sources = load_sources(recipe, progress=progress and accelerator.is_main_process)
+    stats = cue_stats_of(sources)
+    summary = {s.name: {"task": s.task, "windows": len(s), "clips": len(set(s.clip_ids)),
+                        "labels": {l: s.labels.count(l) for l in s.label_set}} for s in sources}
+    accelerator.print("data: " + ", ".join(f"{k} {v['windows']} windows / {v['clips']} clips" for k, v in summary.items()))
+
+    stage1_dir = out / "checkpoints" / "stage1_tokenizer"
+    if resume and (stage1_dir / "model.safetensors").is_file():
+        tokenizer = SkeletonTokenizer.from_pretrained(stage1_dir)
+        stage1 = json.loads((stage1_dir / "speed.json").read_text()) if (stage1_dir / "speed.json").is_file() else {}
+        accelerator.print("resumed: stage 1 already done")
+    else:
+        tokenizer = train_stage1(recipe, sources, stats, accelerator, out)
+        stage1 = getattr(tokenizer, "stage1_speed", {})
+        if accelerator.is_main_process:
+            tokenizer.save_pretrained(stage1_dir)
+            write_json(stage1_dir / "speed.json", stage1)
+        accelerator.wait_for_everyone()
+
+    cfg = replace(recipe.model, tokenizer=tokenizer.config,
+                  label_sets={**recipe.model.label_sets, **{s.task: s.label_set for s in sources}})
+    model = EaiLlmModel.build(cfg, skeleton_tokenizer=tokenizer, seed=recipe.seed)
+    stage2 = train_stage2(recipe, model, sources, stats, accelerator, out, resume)
+    accelerator.wait_for_everyone()
+    target = out / "model"
+    if accelerator.is_main_process:
+        model = accelerator.unwrap_model(model).eval()
+        meta = {
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "processes": accelerator.num_processes, "device": str(accelerator.device),
+            "torch": torch.__version__, "seed": recipe.seed, "data": summary,
+            "exclude_groups": recipe.exclude_groups, "stage1": stage1, "stage2": stage2,
+            "wall_seconds": time.perf_counter() - t_start,
+        }
+        model.save_pretrained(target, extras={"cue_stats.json": stats, "training.json": meta})
+        accelerator.print(f"model written to {target}")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return target

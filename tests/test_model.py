@@ -130,7 +130,7 @@ def test_config_round_trip_and_validation(tmp_path):
     cfg = tiny_config()
     cfg.save(tmp_path / "c.json")
     assert EaiLlmConfig.load(tmp_path / "c.json").to_dict() == cfg.to_dict()
-    with pytest.raises(ValueError, match="unknown fields"):
+    with pytest.raises(ValueError, match="unknown keys"):
         EaiLlmConfig.from_dict({"lora": {"rank": 3}})
     with pytest.raises(ValueError, match="prompt_template"):
         EaiLlmConfig(prompt_template="no slots")

@@ -8,10 +8,11 @@ sets per task and the prompt template. Facts live here, never in substrings of m
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..configutil import dataclass_from_dict
 from ..tokenizer.mgst import SkeletonTokenizerConfig
 
 __all__ = ["LlmConfig", "LoraSettings", "ProjectorConfig", "DataPipeline", "EaiLlmConfig", "DEFAULT_TEMPLATE"]
@@ -19,15 +20,6 @@ __all__ = ["LlmConfig", "LoraSettings", "ProjectorConfig", "DataPipeline", "EaiL
 #: ChatML, as SmolLM2-Instruct and Qwen2 use it; ``{skeleton}`` becomes the skeleton tokens, no system prompt
 #: (every prompt token costs CPU time).
 DEFAULT_TEMPLATE = "<|im_start|>user\n{skeleton}\n{question}<|im_end|>\n<|im_start|>assistant\n"
-
-
-def _from_dict(cls, data: dict[str, Any] | None, source: str):
-    data = dict(data or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{source}: unknown fields {unknown}, expected some of {sorted(known)}")
-    return cls(**data)
 
 
 @dataclass
@@ -121,8 +113,8 @@ class EaiLlmConfig:
             if cls_ is SkeletonTokenizerConfig:
                 data[name] = SkeletonTokenizerConfig.from_dict(data[name] or {}, source=f"{source}: tokenizer")
             else:
-                data[name] = _from_dict(cls_, data[name], f"{source}: {name}")
-        return _from_dict(cls, data, source)
+                data[name] = dataclass_from_dict(cls_, data[name], f"{source}: {name}")
+        return dataclass_from_dict(cls, data, source)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))

@@ -23,7 +23,7 @@ Saved as a directory (``config.json`` + ``model.safetensors``), loaded with
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +91,9 @@ class SkeletonTokenizerConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "SkeletonTokenizerConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"{source}: unknown skeleton-tokenizer fields {unknown}, expected some of {sorted(known)}")
-        return cls(**data)
+        from ..configutil import dataclass_from_dict
+
+        return dataclass_from_dict(cls, data, source)
 
 
 @dataclass

@@ -8,27 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
 
 import yaml
 
+from ..configutil import dataclass_from_dict
 from ..model.config import EaiLlmConfig
 
 __all__ = ["DataSource", "Stage1Settings", "Stage2Settings", "TrainRecipe", "load_recipe", "apply_overrides"]
 
 SOURCE_KINDS = ("bandai", "manifest", "folders", "synthetic")
-
-
-def _build(cls, data: Any, where: str):
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}, expected some of {sorted(known)}")
-    return cls(**data)
 
 
 @dataclass
@@ -146,12 +134,9 @@ def recipe_from_dict(data: dict, *, base_dir: str | Path = ".", source: str = "<
     model = EaiLlmConfig.from_dict(data.pop("model", {}) or {}, source=f"{source}: model")
     sources = []
     for i, s in enumerate(data.pop("sources")):
-        try:
-            sources.append(_build(DataSource, s, f"{source}: sources[{i}]"))
-        except TypeError as err:
-            raise ValueError(f"{source}: sources[{i}]: {err}") from None
-    stage1 = _build(Stage1Settings, data.pop("stage1", None), f"{source}: stage1")
-    stage2 = _build(Stage2Settings, data.pop("stage2", None), f"{source}: stage2")
+        sources.append(dataclass_from_dict(DataSource, s, f"{source}: sources[{i}]"))
+    stage1 = dataclass_from_dict(Stage1Settings, data.pop("stage1", None), f"{source}: stage1")
+    stage2 = dataclass_from_dict(Stage2Settings, data.pop("stage2", None), f"{source}: stage2")
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
         raise ValueError(f"{source}: data source names must be unique, got {names}")

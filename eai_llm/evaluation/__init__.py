@@ -1,0 +1,1 @@
+"""Evaluation: metrics, leave-one-content-type-out and holdout protocols, reports."""

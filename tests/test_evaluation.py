@@ -1,0 +1,84 @@
+"""Evaluation metrics and the loco/holdout drivers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from eai_llm.evaluation.metrics import (classification_metrics, confusion, expected_calibration_error,
+                                        fit_temperature, macro_f1, plot_confusion, plot_reliability,
+                                        wilson_interval)
+
+
+def test_wilson_interval_brackets_the_proportion():
+    lo, hi = wilson_interval(45, 50)
+    assert lo < 0.9 < hi and 0.78 < lo < 0.8 and 0.95 < hi < 0.97
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
+
+
+def test_confusion_f1_and_recall():
+    cm = confusion([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert macro_f1(cm) == pytest.approx((0.5 + 0.8 + 0.0) / 3)
+    m = classification_metrics(np.eye(3)[[0, 1, 1, 1, 0]], [0, 0, 1, 1, 2], ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(0.6) and m["recall"] == {"a": 0.5, "b": 1.0, "c": 0.0}
+
+
+def test_ece_is_zero_when_confidence_matches_accuracy_and_large_when_overconfident():
+    rng = np.random.default_rng(0)
+    n = 4000
+    conf = rng.uniform(0.5, 1.0, n)
+    correct = rng.uniform(size=n) < conf
+    probs = np.stack([conf, 1 - conf], 1)
+    y = np.where(correct, 0, 1)
+    assert expected_calibration_error(probs, y) < 0.03
+    over = np.stack([np.full(n, 0.99), np.full(n, 0.01)], 1)
+    assert expected_calibration_error(over, y) > 0.2
+
+
+def test_temperature_fit_recovers_a_known_temperature():
+    rng = np.random.default_rng(1)
+    true_logits = rng.normal(size=(3000, 5)) * 2
+    p = np.exp(true_logits) / np.exp(true_logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(5, p=row) for row in p])
+    assert fit_temperature(true_logits * 3, y) == pytest.approx(3.0, rel=0.1)
+
+
+def test_figures_are_written(tmp_path):
+    plot_confusion(np.array([[3, 1], [0, 4]]), ["a", "b"], tmp_path / "c.png", "t")
+    plot_reliability(np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]), [0, 1, 1], tmp_path / "r.png", "t")
+    assert (tmp_path / "c.png").stat().st_size > 1000 and (tmp_path / "r.png").stat().st_size > 1000
+
+
+@pytest.mark.realdata
+def test_loco_cues_baseline_on_real_data(real_data, tmp_path):
+    from eai_llm.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(real_data), "--out", str(out), "--systems", "cues-logreg"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    m = metrics["systems"]["cues-logreg"]
+    assert m["7class"]["n"] == 63 and len(m["per_group_accuracy"]) == 8
+    assert m["7class"]["accuracy"] > 0.4            # well above chance (1/7)
+    assert (out / "report.md").read_text().count("cues-logreg") >= 3
+    assert (out / "confusion_cues-logreg.png").is_file()
+    # a second run resumes from the saved folds
+    assert (out / "folds" / "cues-logreg" / "walk.json").is_file()
+
+
+@pytest.mark.realdata
+def test_loco_llm_one_fold_tiny(real_data, tmp_path):
+    from pathlib import Path
+
+    from eai_llm.cli import main
+
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    src = json.dumps([{"name": "emotion", "kind": "bandai", "task": "emotion", "path": str(real_data)}])
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(real_data), "--out", str(out), "--config", str(tiny), "--systems", "llm",
+                 "--groups", "dash", "--max-new-tokens", "6",
+                 "--override", f"sources={src}", "stage1.epochs=1", "stage2.max_steps=2",
+                 f"cache_dir={tmp_path / 'cache'}"]) == 0
+    m = json.loads((out / "metrics.json").read_text())["systems"]["llm"]
+    assert m["7class"]["n"] == 7 and m["explanations"] <= 7
+    assert m["label_consistency"] is None or 0 <= m["label_consistency"] <= 1

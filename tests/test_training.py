@@ -36,7 +36,7 @@ def test_train_writes_a_complete_model(trained):
     assert {row["stage"] for row in log} == {1, 2}
     # stage 1 learned something on the (easy) synthetic clips: the loss went down
     s1 = [row["loss"] for row in log if row["stage"] == 1]
-    assert s1[-1] < s1[0]
+    assert sum(s1[-3:]) < sum(s1[:3])
 
 
 def test_interpret_cli_and_library_agree(trained, tmp_path, capsys):

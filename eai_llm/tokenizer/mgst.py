@@ -157,7 +157,7 @@ def _masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
 class SkeletonTokenizer(nn.Module):
     """MGST encoder + UST embedding. See the module docstring."""
 
-    FEATURES = 6  # position + velocity per joint and frame
+    FEATURES = 9  # pose, root trajectory and velocity per joint and frame (see _features)
 
     def __init__(self, config: SkeletonTokenizerConfig):
         super().__init__()
@@ -188,12 +188,28 @@ class SkeletonTokenizer(nn.Module):
         return torch.tensor([self.layout_index.get(n, fallback) for n in names], dtype=torch.long)
 
     def _features(self, positions: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        """(B, T, J, 3) -> (B, T, J, 6): positions relative to the window's first-frame pelvis + velocity."""
+        """(B, T, J, 3) -> (B, T, J, 9): pose, root trajectory and velocity, in the window's own body frame.
+
+        Each window is turned about Y so that the body faces +Z at its first frame (hips + shoulders) and
+        moved so that its first-frame pelvis is at the horizontal origin. Features per joint and frame:
+        the pose relative to that frame's pelvis (posture, independent of where the body is), the pelvis
+        trajectory (where the body goes; broadcast to every joint) and the joint velocity (x10, per frame).
+        """
+        u = UNIFIED.index
+        first = positions[:, 0]
+        lat = (first[:, u["l_hip"]] - first[:, u["r_hip"]]) + (first[:, u["l_shoulder"]] - first[:, u["r_shoulder"]])
+        yaw = torch.atan2(-lat[:, 2], lat[:, 0])          # forward = lateral x up; yaw of forward is atan2(fx, fz)
+        c, s_ = torch.cos(-yaw), torch.sin(-yaw)
+        zero, one = torch.zeros_like(c), torch.ones_like(c)
+        rot = torch.stack([torch.stack([c, zero, s_], -1), torch.stack([zero, one, zero], -1),
+                           torch.stack([-s_, zero, c], -1)], -2)                          # (B, 3, 3) about Y
         floor_plane = torch.tensor([1.0, 0.0, 1.0], device=positions.device, dtype=positions.dtype)
-        pos = positions - positions[:, :1, :1, :] * floor_plane  # horizontal origin: first-frame pelvis
+        pos = positions - first[:, None, :1, :] * floor_plane
+        pos = torch.einsum("bij,btkj->btki", rot, pos)
+        pelvis = pos[:, :, u["pelvis"] : u["pelvis"] + 1]
         vel = torch.zeros_like(pos)
         vel[:, 1:] = (pos[:, 1:] - pos[:, :-1]) * (frame_mask[:, 1:] & frame_mask[:, :-1])[..., None, None]
-        return torch.cat([pos, vel * 10.0], dim=-1)
+        return torch.cat([pos - pelvis, pelvis.expand_as(pos), vel * 10.0], dim=-1)
 
     # ---- forward ----------------------------------------------------------------------------
     def encode(self, positions: torch.Tensor, frame_mask: torch.Tensor, joint_mask: torch.Tensor,
@@ -208,8 +224,8 @@ class SkeletonTokenizer(nn.Module):
             layout_ids = torch.full((b,), self.layout_index.get("unified", 0), dtype=torch.long)
         layout_ids = layout_ids.to(positions.device)
         feats = self._features(positions * frame_mask[..., None, None], frame_mask)
-        x = rearrange(feats, "b (s f) j c -> b s j (f c)", f=c.segment)
-        x = self.segment_embed(x) + self.joint_embed[layout_ids][:, None] + self.time_embed[None, :, None]
+        x = self.segment_embed(rearrange(feats, "b (s f) j c -> b s j (f c)", f=c.segment))
+        x = x + self.joint_embed[layout_ids][:, None] + self.time_embed[None, :, None]
         seg_mask = rearrange(frame_mask, "b (s f) -> b s f", f=c.segment).any(-1)         # (B, S)
         tok_mask = seg_mask[:, :, None] & joint_mask[:, None, :]                            # (B, S, J)
         s = c.num_segments

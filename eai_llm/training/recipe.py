@@ -59,6 +59,7 @@ class Stage1Settings:
     classification_weight: float = 1.0
     temperature: float = 0.07
     text_encoder: str = "minilm"
+    balance_classes: bool = True              # sample windows inversely to their label's frequency
     skip: bool = False
 
 

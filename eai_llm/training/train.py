@@ -86,8 +86,12 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
     gen = np.random.default_rng(recipe.seed)
     bar = _progress(accelerator, total, "stage 1: alignment", progress)
     t0, seen, step = time.perf_counter(), 0, 0
+    if s1.balance_classes:
+        counts = np.bincount(y.numpy(), minlength=len(labels))
+        weight = 1.0 / counts[y.numpy()]
+        weight /= weight.sum()
     for epoch in range(s1.epochs):
-        order = gen.permutation(n)
+        order = gen.choice(n, size=n, p=weight) if s1.balance_classes else gen.permutation(n)
         for b in range(steps_per_epoch):
             idx = order[b * per_proc * accelerator.num_processes:(b + 1) * per_proc * accelerator.num_processes]
             idx = np.sort(idx[accelerator.process_index::accelerator.num_processes])

@@ -120,3 +120,18 @@ def test_stage1_steps_lower_the_loss():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] * 0.7
+
+
+def test_statistics_conditioning_is_optional_and_masked():
+    cfg = tiny_config(use_statistics=True)
+    tok = SkeletonTokenizer(cfg).eval()
+    assert SkeletonTokenizer(tiny_config()).stats_embed is None
+    pos, fm, jm, lay = batch(2)
+    jm[:, U["l_hand"]] = False
+    fm[:, 20:] = False
+    ref = tok(pos, fm, jm, lay).sequence()
+    pos2 = pos.clone()
+    pos2[:, :, U["l_hand"]] += 3.0
+    pos2[:, 24:] -= 7.0
+    torch.testing.assert_close(tok(pos2, fm, jm, lay).sequence(), ref)
+    assert tok._statistics(tok._features(pos, fm), fm, jm).shape == (2, 23 * SkeletonTokenizer.STATS)

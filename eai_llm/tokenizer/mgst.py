@@ -54,6 +54,7 @@ class SkeletonTokenizerConfig:
     num_semantic: int = 4
     use_spatio_temporal: bool = True
     use_semantic: bool = True
+    use_statistics: bool = False          # condition the semantic queries on whole-window motion statistics
     layouts: list[str] = field(default_factory=lambda: list_layouts())
     body_parts: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in BODY_PARTS.items()})
     labels: list[str] = field(default_factory=list)   # auxiliary classification head (empty = none)
@@ -158,6 +159,7 @@ class SkeletonTokenizer(nn.Module):
     """MGST encoder + UST embedding. See the module docstring."""
 
     FEATURES = 9  # pose, root trajectory and velocity per joint and frame (see _features)
+    STATS = 8     # per joint: mean and std over time of the pose (3 + 3), mean and std of the speed
 
     def __init__(self, config: SkeletonTokenizerConfig):
         super().__init__()
@@ -176,6 +178,9 @@ class SkeletonTokenizer(nn.Module):
         self.register_buffer("part_matrix", part_matrix, persistent=False)
         self.part_embed = nn.Parameter(torch.randn(c.num_parts, c.dim) * 0.02)
         self.queries = nn.Parameter(torch.randn(c.num_semantic, c.dim) * 0.02)
+        n_stats = c.num_joints * self.STATS
+        self.stats_embed = nn.Sequential(nn.LayerNorm(n_stats), nn.Dropout(c.dropout), nn.Linear(n_stats, c.dim)) \
+            if c.use_statistics else None
         self.cross = _CrossBlock(c.dim, c.heads, c.mlp_ratio, c.dropout)
         self.out_norm = nn.LayerNorm(c.dim)
         self.align_proj = nn.Linear(c.dim, c.text_dim)
@@ -211,6 +216,23 @@ class SkeletonTokenizer(nn.Module):
         vel[:, 1:] = (pos[:, 1:] - pos[:, :-1]) * (frame_mask[:, 1:] & frame_mask[:, :-1])[..., None, None]
         return torch.cat([pos - pelvis, pelvis.expand_as(pos), vel * 10.0], dim=-1)
 
+    def _statistics(self, feats: torch.Tensor, frame_mask: torch.Tensor, joint_mask: torch.Tensor) -> torch.Tensor:
+        """(B, J*8) whole-window statistics: posture (mean/std of the pelvis-relative pose) and speed per joint.
+
+        Global over time, so they do not depend on where a gait cycle starts in the window: a robust summary
+        that complements the segment tokens (absent joints and padded frames are masked out).
+        """
+        w = frame_mask.to(feats.dtype)[:, :, None, None]
+        n = w.sum(1).clamp_min(1.0)
+        pose, speed = feats[..., :3], feats[..., 6:9].norm(dim=-1, keepdim=True)
+        parts = []
+        for v in (pose, speed):
+            mean = (v * w).sum(1) / n
+            std = (((v - mean[:, None]) ** 2 * w).sum(1) / n).clamp_min(1e-8).sqrt()
+            parts += [mean, std]
+        stats = torch.cat(parts, dim=-1) * joint_mask[..., None].to(feats.dtype)        # (B, J, 8)
+        return rearrange(stats, "b j k -> b (j k)")
+
     # ---- forward ----------------------------------------------------------------------------
     def encode(self, positions: torch.Tensor, frame_mask: torch.Tensor, joint_mask: torch.Tensor,
                layout_ids: torch.Tensor | None = None) -> SkeletonTokens:
@@ -243,12 +265,17 @@ class SkeletonTokenizer(nn.Module):
             st = rearrange(self.out_norm(parts + self.part_embed), "b s p d -> b (s p) d")
         sem = None
         flat_mask = rearrange(tok_mask, "b s j -> b (s j)")
+        summary = self.stats_embed(self._statistics(feats, frame_mask, joint_mask)) if self.stats_embed else None
         if c.use_semantic:
             q = repeat(self.queries, "k d -> b k d", b=b)
+            if summary is not None:
+                q = q + summary[:, None]
             sem = self.out_norm(self.cross(q, rearrange(x, "b s j d -> b (s j) d"), flat_mask))
             pooled = sem.mean(dim=1)
         else:
             pooled = _masked_mean(rearrange(x, "b s j d -> b (s j) d"), flat_mask, dim=1)
+            if summary is not None:
+                pooled = pooled + summary
         return SkeletonTokens(st, sem, pooled)
 
     def forward(self, positions: torch.Tensor, frame_mask: torch.Tensor, joint_mask: torch.Tensor,

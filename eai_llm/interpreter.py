@@ -127,15 +127,21 @@ class EmotionInterpreter:
 
     def interpret(self, clip_or_path, *, explain: bool = True, task: str = "emotion", layout: str | None = None,
                   max_new_tokens: int = 40, do_sample: bool = False, conditioned: bool = True,
-                  on_text: Callable[[str], None] | None = None) -> Interpretation:
-        """Interpret one clip (a :class:`SkeletonClip` or a path). ``on_text`` receives streamed explanation text."""
+                  on_text: Callable[[str], None] | None = None,
+                  on_classified: Callable[[Interpretation], None] | None = None) -> Interpretation:
+        """Interpret one clip (a :class:`SkeletonClip` or a path).
+
+        ``on_classified`` receives the result as soon as the label, probabilities, timeline and cues are known
+        (before the explanation is generated); ``on_text`` then receives the explanation as it streams.
+        """
         return self.interpret_batch([clip_or_path], explain=explain, task=task, layout=layout,
                                     max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
-                                    on_text=on_text)[0]
+                                    on_text=on_text, on_classified=on_classified)[0]
 
     def interpret_batch(self, clips: Sequence, *, explain: bool = True, task: str = "emotion",
                         layout: str | None = None, max_new_tokens: int = 40, do_sample: bool = False,
-                        conditioned: bool = True, on_text: Callable[[str], None] | None = None) -> list[Interpretation]:
+                        conditioned: bool = True, on_text: Callable[[str], None] | None = None,
+                        on_classified: Callable[[Interpretation], None] | None = None) -> list[Interpretation]:
         from .skeleton.cues import kinematic_cues
 
         labels = self._labels(task)
@@ -153,6 +159,8 @@ class EmotionInterpreter:
             res = Interpretation(label=label, probabilities=dict(zip(labels, map(float, mean))), explanation=None,
                                  raw_explanation=None, cues={}, evidence=[], faithfulness=None, all_cues=all_cues,
                                  timeline=timeline, task=task, source=clip.source)
+            if on_classified is not None:
+                on_classified(res)
             if explain:
                 best = int(p[:, k].argmax())
                 self._explain(res, self._skel(wb, clip.layout.name).select(slice(best, best + 1)), labels,

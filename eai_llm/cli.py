@@ -273,6 +273,33 @@ def cmd_demo(model: str | None = None, host: str = "127.0.0.1", port: int = 7860
     return 0
 
 
+@command
+def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int = 32, repeat: int = 5,
+                  out: str | None = None) -> int:
+    """Benchmark loading, tokenizer, classification and explanation, each beside a reference timed in the same run.
+
+    model: a model directory (default: the bundled model).
+    clips: a folder of clips (default: ../shared/data beside the project, else demo/examples).
+    limit: use at most this many clips.
+    repeat: timing repetitions (the best or the median is reported).
+    out: also write the table (markdown) to this file.
+    """
+    from .evaluation.benchmark import format_table, run_benchmark
+
+    root = Path(__file__).resolve().parents[1]
+    folder = Path(clips) if clips else next(
+        (p for p in (root.parent / "shared" / "data", root / "demo" / "examples") if p.is_dir()), root)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".bvh", ".npz", ".csv"))[:limit]
+    if not files:
+        raise UserError(f"{folder}: no clips (.bvh, .npz, .csv) to benchmark")
+    _quiet_model_loading()
+    table = format_table(run_benchmark(model, files, repeat=repeat, log=lambda m: print(m, file=sys.stderr)))
+    print(table)
+    if out:
+        Path(out).write_text(table + "\n")
+    return 0
+
+
 def _quiet_model_loading() -> None:
     """No weight-loading progress bars or library deprecation chatter on a user's terminal."""
     import warnings

@@ -1,0 +1,202 @@
+"""`eai-llm benchmark`: speed of every stage, each row beside a reference measured in the same run.
+
+Ratios, not absolute numbers, are what survive a noisy shared machine: every row times our code and a
+reference doing comparable work back to back (BVH loading vs bvhio; label scoring vs a plain forward pass of the
+same LLM over the same tokens; explanation vs plain ``generate``; achieved FLOP/s vs a large matmul).
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+__all__ = ["Row", "run_benchmark", "format_table"]
+
+
+@dataclass
+class Row:
+    name: str
+    ours: float
+    reference: float | None
+    unit: str
+    reference_name: str = ""
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.reference else self.ours / self.reference
+
+
+def _timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_bvh(files: Sequence[Path], bvhio_files: int = 3) -> Row:
+    """Frames/s of our BVH reader vs bvhio (parse + world positions of every joint in every frame)."""
+    from ..skeleton.io import load_clip
+
+    t0 = time.perf_counter()
+    frames = sum(load_clip(f).num_frames for f in files)
+    ours = frames / (time.perf_counter() - t0)
+    try:
+        import bvhio
+    except ImportError:
+        return Row("BVH loading", ours, None, "frames/s", "bvhio (not installed)")
+    t0 = time.perf_counter()
+    ref_frames = 0
+    for f in files[:bvhio_files]:
+        root = bvhio.readAsHierarchy(str(f))
+        joints = [j for j, _, _ in root.layout()]
+        n = root.getKeyframeRange()[1] + 1
+        for k in range(n):
+            root.loadPose(k)
+            for j in joints:
+                _ = j.PositionWorld
+        ref_frames += n
+    return Row("BVH loading", ours, ref_frames / (time.perf_counter() - t0), "frames/s", "bvhio",
+               f"{len(files)} files ours, {min(bvhio_files, len(files))} bvhio")
+
+
+def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat: int = 5,
+                  new_tokens: int = 24, log: Callable[[str], None] = print) -> list[Row]:
+    import torch
+
+    from ..interpreter import EmotionInterpreter
+    from ..model.modeling import SkeletonInput
+    from ..skeleton.io import load_clip
+
+    rows: list[Row] = []
+    if clips:
+        log("BVH loading ...")
+        rows.append(bench_bvh([c for c in clips if c.suffix.lower() == ".bvh"]))
+    interp = EmotionInterpreter.from_pretrained(model_dir)
+    model = interp.model
+    labels = interp.label_sets["emotion"]
+    loaded = [load_clip(c) for c in clips[:32]] or []
+    if not loaded:
+        raise ValueError("benchmark: no clips given")
+    wbs = [interp._windows(c) for c in loaded]
+    skel = [interp._skel(wb, c.layout.name) for wb, c in zip(wbs, loaded)]
+    allin = SkeletonInput(*(torch.cat([getattr(s, f) for s in skel]) for f in
+                            ("positions", "frame_mask", "joint_mask", "layout_ids")))
+
+    log("skeleton tokenizer ...")
+    batch = allin.select(slice(0, 64))
+    with torch.no_grad():
+        model.skeleton_tokenizer(batch.positions, batch.frame_mask, batch.joint_mask, batch.layout_ids)
+        t = min(_timed(lambda: model.skeleton_tokenizer(batch.positions, batch.frame_mask, batch.joint_mask,
+                                                        batch.layout_ids), repeat))
+    rows.append(Row("skeleton tokenizer", len(batch) / t, None, "windows/s", note=f"batch {len(batch)}"))
+
+    from ..data import text as T
+
+    question = T.classify_question(labels)
+    prompt = model.processor.prompt_batch([question])
+    n_prompt = prompt.input_ids.shape[1]
+
+    def plain_forward(b: int):
+        ids = prompt.input_ids.repeat(b, 1)
+        with torch.no_grad():
+            model.llm(input_ids=ids, attention_mask=torch.ones_like(ids), logits_to_keep=1)
+
+    log("classification ...")
+    one = allin.select(slice(0, 1))
+    model.label_probabilities(one, question, labels)
+    lat = _timed(lambda: model.label_probabilities(one, question, labels), max(repeat, 10))
+    ref = _timed(lambda: plain_forward(1), max(repeat, 10))
+    p50, p95 = statistics.median(lat), float(np.percentile(lat, 95))
+    rows.append(Row("label scoring, batch 1 (p50 latency)", p50 * 1000, statistics.median(ref) * 1000, "ms",
+                    f"plain forward, {n_prompt} tokens", f"p95 {p95 * 1000:.0f} ms"))
+    for b in (32,):
+        sub = allin.select(slice(0, b))
+        t = min(_timed(lambda: model.label_probabilities(sub, question, labels), max(1, repeat // 2)))
+        tr = min(_timed(lambda: plain_forward(len(sub)), max(1, repeat // 2)))
+        rows.append(Row(f"label scoring, batch {len(sub)}", len(sub) / t, len(sub) / tr, "windows/s",
+                        "plain forward, same tokens"))
+    t0 = time.perf_counter()
+    interp.interpret_batch(loaded, explain=False)
+    n_windows = sum(len(wb) for wb in wbs)
+    rows.append(Row("classification, whole clips", len(loaded) / (time.perf_counter() - t0), None, "clips/s",
+                    note=f"{len(loaded)} clips, {n_windows} windows"))
+
+    log("explanation ...")
+    explain_q = T.explain_question(labels)
+    prefix = f"{T.answer_text(labels[0])} {T.EXPLANATION_PREFIX}:"
+    first: list[float] = []
+
+    class _First:
+        def __init__(self):
+            self.t0, self.seen = time.perf_counter(), 0
+
+        def put(self, value):
+            self.seen += 1
+            if self.seen == 2:
+                first.append(time.perf_counter() - self.t0)
+
+        def end(self):
+            pass
+
+    t0 = time.perf_counter()
+    out = model.generate_text(one, explain_q, prefix=prefix, max_new_tokens=new_tokens, streamer=_First())
+    gen_time = time.perf_counter() - t0
+    n_new = len(model.processor.tokenizer(out[0], add_special_tokens=False)["input_ids"])
+    ids = model.processor.prompt_batch([explain_q], [prefix]).input_ids
+    t0 = time.perf_counter()
+    ref_out = model.llm.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
+                                 min_new_tokens=new_tokens, do_sample=False, pad_token_id=model.processor.pad_id)
+    ref_time = time.perf_counter() - t0
+    ref_new = ref_out.shape[1] - ids.shape[1]
+    rows.append(Row("explanation, time to first token", first[0] * 1000 if first else float("nan"), None, "ms"))
+    rows.append(Row("explanation, new tokens/s", max(n_new, 1) / gen_time, ref_new / ref_time, "tokens/s",
+                    "plain generate, same prompt length", f"{n_new} tokens"))
+
+    log("FLOP/s ...")
+    # matmul parameters a prompt token passes through (embeddings are lookups; logits only for the last token)
+    emb = {id(p) for p in model.llm.get_input_embeddings().parameters()}
+    emb |= {id(p) for p in model.llm.get_output_embeddings().parameters()}
+    n_params = sum(p.numel() for p in model.llm.parameters() if id(p) not in emb)
+    tokens = prompt.input_ids.numel() * 8
+    t = min(_timed(lambda: plain_forward(8), 3))
+    a = torch.randn(2048, 2048)
+    tm = min(_timed(lambda: a @ a, 3))
+    rows.append(Row("LLM forward, achieved FLOP/s", 2 * n_params * tokens / t / 1e9, 2 * 2048 ** 3 / tm / 1e9,
+                    "GFLOP/s", "2048x2048 matmul"))
+    rows.append(Row("peak memory (RSS)", _peak_rss_mb(), None, "MB"))
+    meta_file = Path(interp.model_dir) / "training.json" if interp.model_dir else None
+    if meta_file and meta_file.is_file():
+        import json
+
+        meta = json.loads(meta_file.read_text())
+        if meta.get("stage1", {}).get("windows_per_s"):
+            rows.append(Row("training stage 1 (from training.json)", meta["stage1"]["windows_per_s"], None, "windows/s",
+                            note=meta.get("machine", "")))
+        if meta.get("stage2", {}).get("samples_per_s"):
+            rows.append(Row("training stage 2 (from training.json)", meta["stage2"]["samples_per_s"], None, "samples/s",
+                            note=meta.get("machine", "")))
+    return rows
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    lines = [f"machine: {platform.machine()} {platform.processor() or ''}".rstrip(),
+             "| measurement | ours | reference | ours / reference | note |", "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        ref = f"{r.reference:,.1f} {r.unit} ({r.reference_name})" if r.reference else "–"
+        ratio = f"{r.ratio:.2f}x" if r.ratio else "–"
+        lines.append(f"| {r.name} | {r.ours:,.1f} {r.unit} | {ref} | {ratio} | {r.note} |")
+    return "\n".join(lines)

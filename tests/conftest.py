@@ -22,3 +22,14 @@ def real_data() -> Path:
     if not real_bvh_files():
         pytest.skip(f"../shared/data not present: no BVH files under {REAL_BVH_DIR}")
     return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A model trained on the tiny recipe (tiny random Llama, synthetic clips), once per test session."""
+    from eai_llm.cli import main
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    assert main(["train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--output-dir", str(out),
+                 "--no-progress", "--override", f"cache_dir={out / 'cache'}"]) == 0
+    return out / "model"

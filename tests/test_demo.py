@@ -25,16 +25,6 @@ SAD = EXAMPLES / "dataset-1_walk_sad_001.bvh"
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    """A tiny trained model, shared with tests/test_demo_browser.py within one pytest run."""
-    out = tmp_path_factory.getbasetemp() / "demo-tiny"
-    if not (out / "model" / "config.json").is_file():
-        assert main(["train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--output-dir", str(out),
-                     "--no-progress", "--override", f"cache_dir={out / 'cache'}"]) == 0
-    return out / "model"
-
-
-@pytest.fixture(scope="module")
 def interp(tiny_model):
     from eai_llm.interpreter import EmotionInterpreter
 

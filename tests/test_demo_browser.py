@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from eai_llm.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -38,16 +37,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    """A tiny trained model, shared with tests/test_demo.py within one pytest run."""
-    out = tmp_path_factory.getbasetemp() / "demo-tiny"
-    if not (out / "model" / "config.json").is_file():
-        assert main(["train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--output-dir", str(out),
-                     "--no-progress", "--override", f"cache_dir={out / 'cache'}"]) == 0
-    return out / "model"
 
 
 @pytest.fixture(scope="module")

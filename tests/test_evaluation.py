@@ -84,17 +84,14 @@ def test_loco_llm_one_fold_tiny(real_data, tmp_path):
     assert m["label_consistency"] is None or 0 <= m["label_consistency"] <= 1
 
 
-def test_benchmark_table_on_a_tiny_model(tmp_path, capsys):
+def test_benchmark_table_on_a_tiny_model(tiny_model, tmp_path):
     from pathlib import Path
 
     from eai_llm.cli import main
 
     root = Path(__file__).resolve().parents[1]
-    assert main(["train", "--config", str(root / "configs" / "tiny.yaml"), "--output-dir", str(tmp_path / "t"),
-                 "--no-progress", "--override", f"cache_dir={tmp_path / 'cache'}"]) == 0
-    capsys.readouterr()
     out = tmp_path / "bench.md"
-    assert main(["benchmark", "--model", str(tmp_path / "t" / "model"), "--clips", str(root / "demo" / "examples"),
+    assert main(["benchmark", "--model", str(tiny_model), "--clips", str(root / "demo" / "examples"),
                  "--limit", "2", "--repeat", "1", "--out", str(out)]) == 0
     table = out.read_text()
     for row in ("BVH loading", "skeleton tokenizer", "label scoring, batch 1", "explanation, new tokens/s",

@@ -46,3 +46,21 @@ def test_smollm2_loads_offline_trains_one_step_and_generates(monkeypatch):
     torch.testing.assert_close(probs.sum(-1), torch.ones(2))
     text = model.generate_text(skel.select(slice(0, 1)), q, prefix="Emotion: sad. Explanation:", max_new_tokens=12)[0]
     assert len(text.split()) >= 2      # real words from the real LLM
+
+
+def test_bundled_default_model_loads_with_no_argument_and_explains():
+    from pathlib import Path
+
+    from eai_llm import EmotionInterpreter
+    from eai_llm.interpreter import BUNDLED_DIR
+
+    assert sum(f.stat().st_size for f in BUNDLED_DIR.rglob("*") if f.is_file()) < 30 * 2**20
+    assert (BUNDLED_DIR / "MODEL_CARD.md").is_file()
+    interp = EmotionInterpreter.from_pretrained()
+    clip = Path(__file__).resolve().parents[1] / "demo" / "examples" / "dataset-1_walk_sad_001.bvh"
+    res = interp.interpret(clip, max_new_tokens=40)
+    assert abs(sum(res.probabilities.values()) - 1) < 1e-5
+    assert res.label == "sad"                       # a clip it was trained on: a regression check, not accuracy
+    assert res.raw_explanation.startswith("Emotion: sad. Explanation:")
+    assert res.evidence and res.faithfulness == 1.0
+    assert all(row["cue"] in res.all_cues for row in res.evidence)

@@ -177,6 +177,7 @@ class EaiLlmModel(nn.Module):
                       str(tmp / "projector.safetensors"))
             if hasattr(self.llm, "peft_config"):
                 self.llm.save_pretrained(tmp / "adapter")
+                (tmp / "adapter" / "README.md").unlink(missing_ok=True)   # peft's empty model-card template
             if self.config.llm.name_or_path in SAVED_IN_MODEL_DIR:
                 _plain_base(self.llm).save_pretrained(tmp / "llm")
                 self.processor.tokenizer.save_pretrained(tmp / "llm")

@@ -82,6 +82,26 @@ def test_loco_llm_one_fold_tiny(real_data, tmp_path):
     m = json.loads((out / "metrics.json").read_text())["systems"]["llm"]
     assert m["7class"]["n"] == 7 and m["explanations"] <= 7
     assert m["label_consistency"] is None or 0 <= m["label_consistency"] <= 1
+    # the tokenizer-linear system of the same fold reads the llm's stage-1 tokenizer instead of training another
+    run = out / "runs" / "full" / "dash"
+    stage1_rows = lambda: sum(json.loads(l)["stage"] == 1 for l in (run / "log.jsonl").read_text().splitlines())
+    before = stage1_rows()
+    assert before > 0 and (run / "checkpoints" / "stage1_tokenizer" / "model.safetensors").is_file()
+    assert main(["evaluate", "--data", str(real_data), "--out", str(out), "--config", str(tiny), "--systems", "llm",
+                 "tokenizer-linear", "--groups", "dash", "--override", f"sources={src}", "stage1.epochs=1",
+                 "stage2.max_steps=2", f"cache_dir={tmp_path / 'cache'}"]) == 0
+    assert stage1_rows() == before
+    systems = json.loads((out / "metrics.json").read_text())["systems"]
+    assert systems["tokenizer-linear"]["7class"]["n"] == 7 and systems["llm"] == m   # llm fold resumed, not rerun
+
+
+@pytest.mark.realdata
+def test_evaluate_rejects_an_unknown_system(real_data, tmp_path, capsys):
+    from eai_llm.cli import main
+
+    assert main(["evaluate", "--data", str(real_data), "--out", str(tmp_path / "e"), "--systems", "llm-bigger"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "llm-bigger" in err[0] and "llm-no-spatio-temporal" in err[0]
 
 
 def test_benchmark_table_on_a_tiny_model(tiny_model, tmp_path):

@@ -27,10 +27,12 @@ import numpy as np
 
 from .metrics import _softmax, classification_metrics, fit_temperature, plot_confusion, plot_reliability
 
-__all__ = ["EMOTION7", "EMOTION4", "evaluate_loco", "evaluate_holdout", "TARGETS"]
+__all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "TARGETS"]
 
 EMOTION7 = ("happy", "sad", "angry", "proud", "not-confident", "tired", "normal")
 EMOTION4 = ("happy", "sad", "angry", "normal")
+SYSTEMS = ("cues-logreg", "tokenizer-linear", "tokenizer-linear-emotion-only", "tokenizer-linear-no-semantic", "llm",
+           "llm-emotion-only", "llm-no-semantic", "llm-no-spatio-temporal")
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
 
 
@@ -123,19 +125,34 @@ def _fold_recipe(recipe_path: Path, data: Path, group: str, out: Path, overrides
     return recipe
 
 
+def _stage1_tokenizer(recipe, out: Path):
+    """The fold's stage-1 tokenizer: loaded from ``<out>/checkpoints/stage1_tokenizer`` when the llm system (or an
+    earlier run) trained it with the same recipe, else trained and saved there so that the llm system reuses it."""
+    from accelerate import Accelerator
+
+    from ..tokenizer.mgst import SkeletonTokenizer
+    from ..training.data import cue_stats_of, load_sources
+    from ..training.train import train_stage1
+    from ..training.data import write_json
+
+    stage1_dir = out / "checkpoints" / "stage1_tokenizer"
+    if (stage1_dir / "model.safetensors").is_file():
+        return SkeletonTokenizer.from_pretrained(stage1_dir)
+    sources = load_sources(recipe, progress=False)
+    tok = train_stage1(recipe, sources, cue_stats_of(sources), Accelerator(cpu=True), out, progress=False)
+    tok.save_pretrained(stage1_dir)
+    write_json(stage1_dir / "speed.json", getattr(tok, "stage1_speed", {}))
+    return tok
+
+
 def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, out: Path,
                       overrides: Sequence[str]) -> FoldResult:
     """Stage 1 only on the fold's training data; the tokenizer's linear head scores the held-out windows."""
     import torch
-    from accelerate import Accelerator
-
-    from ..training.data import cue_stats_of, load_sources
-    from ..training.train import train_stage1
 
     t0 = time.perf_counter()
     recipe = _fold_recipe(recipe_path, data, test_group, out, overrides)
-    sources = load_sources(recipe, progress=False)
-    tok = train_stage1(recipe, sources, cue_stats_of(sources), Accelerator(cpu=True), out, progress=False)
+    tok = _stage1_tokenizer(recipe, out)
     emo = [tok.config.labels.index(l) for l in EMOTION7]
 
     def clip_probs(recs) -> np.ndarray:
@@ -249,27 +266,34 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
     unknown = sorted(set(groups) - set(all_groups))
     if unknown:
         raise ValueError(f"{data}: unknown content types {unknown}, expected some of {all_groups}")
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"unknown systems {unknown}; known: {', '.join(SYSTEMS)}")
     needs_recipe = [s for s in systems if s != "cues-logreg"]
     if needs_recipe and config is None:
         raise ValueError(f"systems {needs_recipe} train per fold and need --config (a recipe)")
     cues = _clip_cues(records) if "cues-logreg" in systems else []
+    # each variant changes the recipe; a tokenizer-linear system and the llm system of the same variant share one
+    # run folder per fold, so the llm reuses the stage-1 tokenizer the linear head was read from (same folds, same weights)
     variants = {
-        "tokenizer-linear": [],
-        "tokenizer-linear-emotion-only": ["sources=" + json.dumps([s for s in _recipe_sources(config) if s.get("task") == "emotion"])] if config else [],
-        "tokenizer-linear-no-semantic": ["model.tokenizer.use_semantic=false"],
+        "": [],
+        "-emotion-only": ["sources=" + json.dumps([s for s in _recipe_sources(config) if s.get("task") == "emotion"])] if config else [],
+        "-no-semantic": ["model.tokenizer.use_semantic=false"],
+        "-no-spatio-temporal": ["model.tokenizer.use_spatio_temporal=false"],
     }
     summary: dict = {}
     for system in systems:
+        base, variant = next(((b, system[len(b):]) for b in ("tokenizer-linear", "llm") if system.startswith(b)),
+                             (system, ""))
         if system == "cues-logreg":
             res = _run_folds(system, groups, out, lambda g: _cues_logreg(records, cues, g), log)
-        elif system in variants:
-            res = _run_folds(system, groups, out, lambda g, s=system: _tokenizer_linear(
-                Path(config), data, records, g, out / "runs" / s / g, [*overrides, *variants[s]]), log)
-        elif system == "llm":
-            res = _run_folds(system, groups, out, lambda g: _llm(
-                Path(config), data, records, g, out / "runs" / "llm" / g, overrides, explain, max_new_tokens), log)
+        elif base == "tokenizer-linear":
+            res = _run_folds(system, groups, out, lambda g, v=variant: _tokenizer_linear(
+                Path(config), data, records, g, _run_dir(out, v, g), [*overrides, *variants[v]]), log)
         else:
-            raise ValueError(f"unknown system {system!r}")
+            res = _run_folds(system, groups, out, lambda g, v=variant: _llm(
+                Path(config), data, records, g, _run_dir(out, v, g), [*overrides, *variants[v]], explain,
+                max_new_tokens), log)
         summary[system] = summarise(res)
         if res:
             m7 = summary[system]["7class"]
@@ -282,6 +306,10 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
                "targets": TARGETS}
     _write_report(out, metrics)
     return metrics
+
+
+def _run_dir(out: Path, variant: str, group: str) -> Path:
+    return out / "runs" / (variant.lstrip("-") or "full") / group
 
 
 def _recipe_sources(config) -> list[dict]:

@@ -159,7 +159,7 @@ class SkeletonTokenizer(nn.Module):
     """MGST encoder + UST embedding. See the module docstring."""
 
     FEATURES = 9  # pose, root trajectory and velocity per joint and frame (see _features)
-    STATS = 8     # per joint: mean and std over time of the pose (3 + 3), mean and std of the speed
+    STATS = 10    # per joint: mean and std over time of the pose (3 + 3), of the speed and of the acceleration
 
     def __init__(self, config: SkeletonTokenizerConfig):
         super().__init__()
@@ -179,8 +179,9 @@ class SkeletonTokenizer(nn.Module):
         self.part_embed = nn.Parameter(torch.randn(c.num_parts, c.dim) * 0.02)
         self.queries = nn.Parameter(torch.randn(c.num_semantic, c.dim) * 0.02)
         n_stats = c.num_joints * self.STATS
-        self.stats_embed = nn.Sequential(nn.LayerNorm(n_stats), nn.Dropout(c.dropout), nn.Linear(n_stats, c.dim)) \
-            if c.use_statistics else None
+        # per-feature standardisation with running statistics of the training windows (saved with the weights)
+        self.stats_embed = nn.Sequential(nn.BatchNorm1d(n_stats, affine=False), nn.Dropout(c.dropout),
+                                         nn.Linear(n_stats, c.dim)) if c.use_statistics else None
         self.cross = _CrossBlock(c.dim, c.heads, c.mlp_ratio, c.dropout)
         self.out_norm = nn.LayerNorm(c.dim)
         self.align_proj = nn.Linear(c.dim, c.text_dim)
@@ -217,20 +218,23 @@ class SkeletonTokenizer(nn.Module):
         return torch.cat([pos - pelvis, pelvis.expand_as(pos), vel * 10.0], dim=-1)
 
     def _statistics(self, feats: torch.Tensor, frame_mask: torch.Tensor, joint_mask: torch.Tensor) -> torch.Tensor:
-        """(B, J*8) whole-window statistics: posture (mean/std of the pelvis-relative pose) and speed per joint.
+        """(B, J*10) whole-window statistics per joint: posture (mean/std of the pelvis-relative pose), speed, acceleration.
 
         Global over time, so they do not depend on where a gait cycle starts in the window: a robust summary
         that complements the segment tokens (absent joints and padded frames are masked out).
         """
         w = frame_mask.to(feats.dtype)[:, :, None, None]
         n = w.sum(1).clamp_min(1.0)
-        pose, speed = feats[..., :3], feats[..., 6:9].norm(dim=-1, keepdim=True)
+        pose, vel = feats[..., :3], feats[..., 6:9]
+        speed = vel.norm(dim=-1, keepdim=True)
+        accel = torch.zeros_like(speed)
+        accel[:, 1:] = (vel[:, 1:] - vel[:, :-1]).norm(dim=-1, keepdim=True) * w[:, 1:] * w[:, :-1]
         parts = []
-        for v in (pose, speed):
+        for v in (pose, speed, accel):
             mean = (v * w).sum(1) / n
             std = (((v - mean[:, None]) ** 2 * w).sum(1) / n).clamp_min(1e-8).sqrt()
             parts += [mean, std]
-        stats = torch.cat(parts, dim=-1) * joint_mask[..., None].to(feats.dtype)        # (B, J, 8)
+        stats = torch.cat(parts, dim=-1) * joint_mask[..., None].to(feats.dtype)        # (B, J, 10)
         return rearrange(stats, "b j k -> b (j k)")
 
     # ---- forward ----------------------------------------------------------------------------

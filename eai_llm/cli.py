@@ -150,7 +150,7 @@ def cmd_train(config: str | None = None, override: list | None = None, resume: b
 @command
 def cmd_interpret(clip: str, model: str | None = None, task: str = "emotion", layout: str | None = None,
                   no_explain: bool = False, max_new_tokens: int = 40, sample: bool = False, free: bool = False,
-                  json_output: bool = False) -> int:
+                  json_output: bool = False, dtype: str = "auto") -> int:
     """Interpret a clip: emotion label, probabilities and an explanation grounded in measured cues.
 
     clip: a BVH, NPZ, NPY or CSV file.
@@ -162,13 +162,14 @@ def cmd_interpret(clip: str, model: str | None = None, task: str = "emotion", la
     sample: sample the explanation instead of greedy decoding.
     free: let the model name the label in its explanation instead of conditioning on the predicted label.
     json_output: print JSON.
+    dtype: the LLM's precision: auto (bfloat16 where the CPU/GPU computes it natively, else float32), float32, bfloat16.
     """
     from .interpreter import EmotionInterpreter
     from .skeleton.io import load_clip
 
     _quiet_model_loading()
     c = load_clip(clip, layout=layout)          # a bad file fails fast, before the model loads
-    interp = EmotionInterpreter.from_pretrained(model)
+    interp = EmotionInterpreter.from_pretrained(model, dtype=dtype)
     res = interp.interpret(c, explain=not no_explain, task=task, layout=layout, max_new_tokens=max_new_tokens,
                            do_sample=sample, conditioned=not free)
     if json_output:
@@ -208,7 +209,8 @@ def cmd_merge(model: str, out: str) -> int:
 @command
 def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | None = None, config: str | None = None,
                  protocol: str = "loco", systems: list | None = None, groups: list | None = None,
-                 override: list | None = None, no_explain: bool = False, max_new_tokens: int = 40) -> int:
+                 override: list | None = None, no_explain: bool = False, max_new_tokens: int = 40,
+                 dtype: str = "auto") -> int:
     """Evaluate: leave-one-content-type-out (train per fold from --config) or holdout (a trained --model).
 
     data: the evaluation clips (a Bandai-style folder; holdout also takes one subfolder per label).
@@ -221,6 +223,7 @@ def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | N
     override: recipe overrides for every fold, e.g. stage2.max_steps=100.
     no_explain: skip explanation generation (no faithfulness / consistency).
     max_new_tokens: explanation length limit.
+    dtype: the LLM's precision when predicting (auto: bfloat16 where native, else float32).
     """
     from .evaluation.evaluate import evaluate_holdout, evaluate_loco
 
@@ -230,9 +233,9 @@ def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | N
     if protocol == "loco":
         kwargs = {"systems": systems} if systems else {}
         metrics = evaluate_loco(data, out, config=config, groups=groups, overrides=override or [],
-                                explain=not no_explain, max_new_tokens=max_new_tokens, **kwargs)
+                                explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype, **kwargs)
     elif protocol == "holdout":
-        metrics = evaluate_holdout(data, model, out, explain=not no_explain, max_new_tokens=max_new_tokens)
+        metrics = evaluate_holdout(data, model, out, explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype)
     else:
         raise UserError(f"evaluate: --protocol must be loco or holdout, got {protocol!r}")
     for name, s in metrics["systems"].items():
@@ -275,7 +278,7 @@ def cmd_demo(model: str | None = None, host: str = "127.0.0.1", port: int = 7860
 
 @command
 def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int = 32, repeat: int = 5,
-                  out: str | None = None) -> int:
+                  out: str | None = None, dtype: str = "auto") -> int:
     """Benchmark loading, tokenizer, classification and explanation, each beside a reference timed in the same run.
 
     model: a model directory (default: the bundled model).
@@ -283,6 +286,8 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
     limit: use at most this many clips.
     repeat: timing repetitions (the best or the median is reported).
     out: also write the table (markdown) to this file.
+    dtype: the LLM's precision (auto: bfloat16 where native, else float32; whole-clip classification is then
+        also timed in float32 as the reference).
     """
     from .evaluation.benchmark import format_table, run_benchmark
 
@@ -293,7 +298,7 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
     if not files:
         raise UserError(f"{folder}: no clips (.bvh, .npz, .csv) to benchmark")
     _quiet_model_loading()
-    table = format_table(run_benchmark(model, files, repeat=repeat, log=lambda m: print(m, file=sys.stderr)))
+    table = format_table(run_benchmark(model, files, repeat=repeat, dtype=dtype, log=lambda m: print(m, file=sys.stderr)))
     print(table)
     if out:
         Path(out).write_text(table + "\n")

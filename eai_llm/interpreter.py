@@ -65,12 +65,17 @@ class EmotionInterpreter:
         self.config = model.config
 
     @classmethod
-    def from_pretrained(cls, path: str | PathLike | None = None, *, device: str = "cpu") -> "EmotionInterpreter":
-        """Load a model directory (``None``: the bundled default model)."""
+    def from_pretrained(cls, path: str | PathLike | None = None, *, device: str = "cpu",
+                        dtype: str = "auto") -> "EmotionInterpreter":
+        """Load a model directory (``None``: the bundled default model) for inference.
+
+        ``dtype="auto"`` runs the LLM in bfloat16 where the device computes it natively (a CPU with AMX or
+        AVX512-BF16, a bf16 GPU), else float32; ``"float32"`` forces full precision. The LoRA adapter is merged.
+        """
         from .model.modeling import EaiLlmModel
 
         path = Path(path) if path is not None else default_model_dir()
-        model = EaiLlmModel.from_pretrained(path, device=device)
+        model = EaiLlmModel.from_pretrained(path, device=device, dtype=dtype, merge_adapter=True)
         stats_file = path / "cue_stats.json"
         if not stats_file.is_file():
             raise FileNotFoundError(f"{stats_file}: missing (the cue statistics explanations are judged against)")

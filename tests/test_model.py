@@ -139,3 +139,34 @@ def test_config_round_trip_and_validation(tmp_path):
         bad = tiny_config()
         bad.placeholder_token = "<definitely-not-a-token>"
         EaiProcessor(EaiLlmModel.build(tiny_config()).processor.tokenizer, bad)
+
+
+def test_inference_precision_and_merged_adapter(model, tmp_path):
+    from eai_llm.model.llm import inference_dtype, native_bf16
+
+    assert inference_dtype("auto") == (torch.bfloat16 if native_bf16() else torch.float32)
+    assert inference_dtype("float32") == torch.float32
+    with pytest.raises(ValueError, match="dtype must be"):
+        inference_dtype("int3")
+    s = skel(2)
+    ref = model.label_logprobs(s, Q, LABELS, scoring="full")
+    model.save_pretrained(tmp_path / "m")
+    merged = EaiLlmModel.from_pretrained(tmp_path / "m", dtype="float32", merge_adapter=True)
+    assert not hasattr(merged.llm, "peft_config")                      # LoRA folded into the base weights
+    torch.testing.assert_close(merged.label_logprobs(s, Q, LABELS, scoring="full"), ref, atol=1e-4, rtol=1e-4)
+    half = EaiLlmModel.from_pretrained(tmp_path / "m", dtype="bfloat16", merge_adapter=True)
+    assert {p.dtype for p in half.llm.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in half.projector.parameters()} == {torch.float32}
+    probs = torch.softmax(half.label_logprobs(s, Q, LABELS, scoring="full"), -1)
+    torch.testing.assert_close(probs, torch.softmax(ref, -1), atol=0.05, rtol=0.0)
+
+
+def test_lm_head_sees_a_contiguous_input(model):
+    seen = []
+    head = model.llm.get_output_embeddings()
+    handle = head.register_forward_pre_hook(lambda mod, args: seen.append(args[0].is_contiguous()))
+    try:
+        model.label_logprobs(skel(3), Q, LABELS, scoring="first")      # logits_to_keep=1: a strided slice
+    finally:
+        handle.remove()
+    assert seen == [True]

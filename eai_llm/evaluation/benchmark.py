@@ -74,7 +74,7 @@ def bench_bvh(files: Sequence[Path], bvhio_files: int = 3) -> Row:
 
 
 def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat: int = 5,
-                  new_tokens: int = 24, log: Callable[[str], None] = print) -> list[Row]:
+                  new_tokens: int = 24, dtype: str = "auto", log: Callable[[str], None] = print) -> list[Row]:
     import torch
 
     from ..interpreter import EmotionInterpreter
@@ -85,8 +85,9 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
     if clips:
         log("BVH loading ...")
         rows.append(bench_bvh([c for c in clips if c.suffix.lower() == ".bvh"]))
-    interp = EmotionInterpreter.from_pretrained(model_dir)
+    interp = EmotionInterpreter.from_pretrained(model_dir, dtype=dtype)
     model = interp.model
+    llm_dtype = str(next(model.llm.parameters()).dtype).removeprefix("torch.")
     labels = interp.label_sets["emotion"]
     loaded = [load_clip(c) for c in clips[:32]] or []
     if not loaded:
@@ -122,7 +123,7 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
     ref = _timed(lambda: plain_forward(1), max(repeat, 10))
     p50, p95 = statistics.median(lat), float(np.percentile(lat, 95))
     rows.append(Row("label scoring, batch 1 (p50 latency)", p50 * 1000, statistics.median(ref) * 1000, "ms",
-                    f"plain forward, {n_prompt} tokens", f"p95 {p95 * 1000:.0f} ms"))
+                    f"plain forward, {n_prompt} tokens", f"p95 {p95 * 1000:.0f} ms; LLM in {llm_dtype}"))
     for b in (32,):
         sub = allin.select(slice(0, b))
         t = min(_timed(lambda: model.label_probabilities(sub, question, labels), max(1, repeat // 2)))
@@ -131,9 +132,18 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
                         "plain forward, same tokens"))
     t0 = time.perf_counter()
     interp.interpret_batch(loaded, explain=False)
+    ours = len(loaded) / (time.perf_counter() - t0)
     n_windows = sum(len(wb) for wb in wbs)
-    rows.append(Row("classification, whole clips", len(loaded) / (time.perf_counter() - t0), None, "clips/s",
-                    note=f"{len(loaded)} clips, {n_windows} windows"))
+    ref_rate, ref_name = None, ""
+    if llm_dtype != "float32":   # the same clips through the same model in full precision
+        full = EmotionInterpreter.from_pretrained(model_dir, dtype="float32")
+        full.interpret_batch(loaded[:1], explain=False)
+        t0 = time.perf_counter()
+        full.interpret_batch(loaded, explain=False)
+        ref_rate, ref_name = len(loaded) / (time.perf_counter() - t0), "LLM in float32"
+        del full
+    rows.append(Row("classification, whole clips", ours, ref_rate, "clips/s", ref_name,
+                    note=f"{len(loaded)} clips, {n_windows} windows; LLM in {llm_dtype}"))
 
     log("explanation ...")
     explain_q = T.explain_question(labels)
@@ -173,10 +183,10 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
     n_params = sum(p.numel() for p in model.llm.parameters() if id(p) not in emb)
     tokens = prompt.input_ids.numel() * 8
     t = min(_timed(lambda: plain_forward(8), 3))
-    a = torch.randn(2048, 2048)
+    a = torch.randn(2048, 2048, dtype=next(model.llm.parameters()).dtype)
     tm = min(_timed(lambda: a @ a, 3))
     rows.append(Row("LLM forward, achieved FLOP/s", 2 * n_params * tokens / t / 1e9, 2 * 2048 ** 3 / tm / 1e9,
-                    "GFLOP/s", "2048x2048 matmul"))
+                    "GFLOP/s", f"2048x2048 matmul, {llm_dtype}"))
     rows.append(Row("peak memory (RSS)", _peak_rss_mb(), None, "MB"))
     meta_file = Path(interp.model_dir) / "training.json" if interp.model_dir else None
     if meta_file and meta_file.is_file():

@@ -49,6 +49,7 @@ class FoldResult:
     faithfulness: list[float | None]
     consistent: list[bool | None]
     seconds: float
+    dtype: str | None = None           # the LLM's precision at prediction time (llm systems)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +119,7 @@ def _fold_recipe(recipe_path: Path, data: Path, group: str, out: Path, overrides
 
     out.mkdir(parents=True, exist_ok=True)
     recipe = load_recipe(recipe_path, [*overrides, f"exclude_groups=[{json.dumps(group)}]",
-                                       f"output_dir={json.dumps(str(out))}"])
+                                       f"output_dir={json.dumps(str(out.resolve()))}"])
     for src in recipe.sources:
         if src.kind == "bandai":
             src.path = str(Path(data).resolve())
@@ -180,7 +181,7 @@ def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, o
 
 
 def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, overrides: Sequence[str], explain: bool,
-         max_new_tokens: int) -> FoldResult:
+         max_new_tokens: int, dtype: str = "auto") -> FoldResult:
     from ..data import text as T
     from ..interpreter import EmotionInterpreter
     from ..skeleton.io import load_clip
@@ -191,7 +192,7 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     model_dir = out / "model"
     if not (model_dir / "config.json").is_file():
         model_dir = train(recipe, resume=True, progress=False)
-    interp = EmotionInterpreter.from_pretrained(model_dir)
+    interp = EmotionInterpreter.from_pretrained(model_dir, dtype=dtype)
     labels = interp.label_sets["emotion"]
     order = [labels.index(l) for l in EMOTION7]
     train_recs = [r for r in records if r.group != test_group]
@@ -207,7 +208,11 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
         cons.append(T.label_consistency(res.raw_explanation, res.label, labels) if explain else None)
     n = len(test_recs)
     return FoldResult([r.clip_id for r in test_recs], [test_group] * n, [r.label for r in test_recs], probs, t,
-                      expl, faith, cons, time.perf_counter() - t0)
+                      expl, faith, cons, time.perf_counter() - t0, _llm_dtype(interp))
+
+
+def _llm_dtype(interp) -> str:
+    return str(next(interp.model.llm.parameters()).dtype).removeprefix("torch.")
 
 
 # ---- the loop -----------------------------------------------------------------------------------
@@ -249,14 +254,17 @@ def summarise(results: list[FoldResult]) -> dict:
     return {"7class": m7, "4class": m4, "per_group_accuracy": per_group,
             "faithfulness": float(np.mean(faith)) if faith else None, "explanations": len(faith),
             "label_consistency": float(np.mean(cons)) if cons else None,
-            "temperatures": [r.temperature for r in results], "seconds": float(sum(r.seconds for r in results))}
+            "temperatures": [r.temperature for r in results], "seconds": float(sum(r.seconds for r in results)),
+            # llm systems: fold files written before the dtype was recorded ran in float32
+            "llm_dtype": sorted({r.dtype or "float32" for r in results})
+            if any(r.dtype for r in results) or any(r.explanations) else None}
 
 
 def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | None = None,
                   systems: Sequence[str] = ("cues-logreg", "tokenizer-linear", "tokenizer-linear-emotion-only",
                                             "tokenizer-linear-no-semantic", "llm"),
                   groups: Sequence[str] | None = None, overrides: Sequence[str] = (), explain: bool = True,
-                  max_new_tokens: int = 40, log: Callable[[str], None] = print) -> dict:
+                  max_new_tokens: int = 40, dtype: str = "auto", log: Callable[[str], None] = print) -> dict:
     """Leave-one-content-type-out over the emotion clips of a Bandai-style folder; writes the report into ``out``."""
     data, out = Path(data), Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -293,7 +301,7 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
         else:
             res = _run_folds(system, groups, out, lambda g, v=variant: _llm(
                 Path(config), data, records, g, _run_dir(out, v, g), [*overrides, *variants[v]], explain,
-                max_new_tokens), log)
+                max_new_tokens, dtype), log)
         summary[system] = summarise(res)
         if res:
             m7 = summary[system]["7class"]
@@ -319,7 +327,7 @@ def _recipe_sources(config) -> list[dict]:
 
 
 def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path, *, explain: bool = True,
-                     max_new_tokens: int = 40, log: Callable[[str], None] = print) -> dict:
+                     max_new_tokens: int = 40, dtype: str = "auto", log: Callable[[str], None] = print) -> dict:
     """Evaluate a trained model on a folder it never saw (Bandai-style names or one subfolder per label)."""
     from ..data import text as T
     from ..data.datasets import records_from_bandai, records_from_folders
@@ -334,7 +342,7 @@ def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path
     records = [r for r in records if r.label in EMOTION7]
     if not records:
         raise ValueError(f"{data}: no clips with an emotion label in {list(EMOTION7)}")
-    interp = EmotionInterpreter.from_pretrained(model)
+    interp = EmotionInterpreter.from_pretrained(model, dtype=dtype)
     labels = interp.label_sets["emotion"]
     t0 = time.perf_counter()
     probs, expl, faith, cons = [], [], [], []
@@ -347,7 +355,7 @@ def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path
         log(f"{i + 1}/{len(records)} {Path(r.path).name}: {res.label}")
     # the model's own temperature is already applied to its probabilities
     fold = FoldResult([r.clip_id for r in records], [r.group or "" for r in records], [r.label for r in records],
-                      probs, 1.0, expl, faith, cons, time.perf_counter() - t0)
+                      probs, 1.0, expl, faith, cons, time.perf_counter() - t0, _llm_dtype(interp))
     fold.save(out / "folds" / "llm" / "holdout.json")
     summary = {"llm": summarise([fold])}
     plot_confusion(np.array(summary["llm"]["7class"]["confusion"]), EMOTION7, out / "confusion_llm.png", "holdout, 7 classes")
@@ -384,6 +392,9 @@ def _write_report(out: Path, metrics: dict) -> None:
         lines.append(f"| {name} | {_fmt(m7['accuracy'])} ({_fmt(lo)}–{_fmt(hi)}) | {_fmt(m7['macro_f1'], False)} | "
                      f"{_fmt(m4['accuracy'])} | {_fmt(m7['ece'], False)} ({_fmt(m7.get('ece_uncalibrated'), False)}) | "
                      f"{_fmt(s['faithfulness'], False)} | {_fmt(s['label_consistency'], False)} |")
+    precision = [f"{name}: {', '.join(s['llm_dtype'])}" for name, s in systems.items() if s.get("llm_dtype")]
+    if precision:
+        lines += ["", "LLM precision at prediction time: " + "; ".join(precision) + "."]
     lines += ["", "Per-class recall (7 classes):", "",
               "| system | " + " | ".join(EMOTION7) + " |", "| --- |" + " --- |" * len(EMOTION7)]
     for name, s in systems.items():

@@ -120,6 +120,35 @@ def tiny_llama(cfg: LlmConfig, vocab_size: int, seed: int = 0):
     return LlamaForCausalLM(conf)
 
 
+def native_bf16(device: str | object = "cpu") -> bool:
+    """Whether bfloat16 matmuls run natively (fast) on ``device``: a CUDA GPU with bf16, or a CPU with AMX /
+    AVX512-BF16 (Linux: read from /proc/cpuinfo). Elsewhere bf16 is emulated and slower than float32."""
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if dev.type != "cpu":
+        return False
+    try:
+        flags = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"amx_bf16", "avx512_bf16"} & set(flags.split()))
+
+
+def inference_dtype(requested: str, device: str | object = "cpu"):
+    """``"auto"`` -> bfloat16 where it is native on ``device`` (see :func:`native_bf16`), else float32;
+    ``"float32"`` / ``"bfloat16"`` / ``"float16"`` as named."""
+    import torch
+
+    if requested == "auto":
+        return torch.bfloat16 if native_bf16(device) else torch.float32
+    if requested not in ("float32", "bfloat16", "float16"):
+        raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {requested!r}")
+    return getattr(torch, requested)
+
+
 def load_llm(cfg: LlmConfig, *, model_dir: Path | None = None, vocab_size: int | None = None, seed: int = 0):
     """The base causal LM (no adapter). A tiny random model is read from ``model_dir/llm`` when saved there."""
     import torch

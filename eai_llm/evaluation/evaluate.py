@@ -27,7 +27,7 @@ import numpy as np
 
 from .metrics import _softmax, classification_metrics, fit_temperature, plot_confusion, plot_reliability
 
-__all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "TARGETS"]
+__all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "heldout_temperature", "TARGETS"]
 
 EMOTION7 = ("happy", "sad", "angry", "proud", "not-confident", "tired", "normal")
 EMOTION4 = ("happy", "sad", "angry", "normal")
@@ -364,6 +364,22 @@ def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "systems": summary, "targets": TARGETS}
     _write_report(out, metrics)
     return metrics
+
+
+def heldout_temperature(out: str | Path, system: str = "llm") -> dict:
+    """A temperature for a model trained on *all* data with the evaluated recipe: fitted on the pooled held-out
+    clip predictions of a loco run (out-of-sample for every fold), with the ECE before and after."""
+    files = sorted((Path(out) / "folds" / system).glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"{Path(out) / 'folds' / system}: no fold results of a loco run")
+    results = [FoldResult.load(f) for f in files]
+    probs = np.concatenate([np.asarray(r.probs) for r in results])
+    y = [EMOTION7.index(l) for r in results for l in r.labels]
+    t = _fit_t(probs, y)
+    return {"temperature": t, "system": system, "folds": [f.stem for f in files], "clips": len(y),
+            "ece_raw": classification_metrics(probs, y, EMOTION7)["ece"],
+            "ece_calibrated": classification_metrics(_calibrated(probs, t), y, EMOTION7)["ece"],
+            "source": str(Path(out))}
 
 
 # ---- report -------------------------------------------------------------------------------------

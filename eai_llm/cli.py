@@ -150,7 +150,7 @@ def cmd_train(config: str | None = None, override: list | None = None, resume: b
 @command
 def cmd_interpret(clip: str, model: str | None = None, task: str = "emotion", layout: str | None = None,
                   no_explain: bool = False, max_new_tokens: int = 40, sample: bool = False, free: bool = False,
-                  json_output: bool = False, dtype: str = "auto") -> int:
+                  json_output: bool = False, dtype: str = "auto", ungrounded: bool = False) -> int:
     """Interpret a clip: emotion label, probabilities and an explanation grounded in measured cues.
 
     clip: a BVH, NPZ, NPY or CSV file.
@@ -163,6 +163,7 @@ def cmd_interpret(clip: str, model: str | None = None, task: str = "emotion", la
     free: let the model name the label in its explanation instead of conditioning on the predicted label.
     json_output: print JSON.
     dtype: the LLM's precision: auto (bfloat16 where the CPU/GPU computes it natively, else float32), float32, bfloat16.
+    ungrounded: let decoding state cue phrases the clip's measurements do not support (by default they are barred).
     """
     from .interpreter import EmotionInterpreter
     from .skeleton.io import load_clip
@@ -171,7 +172,7 @@ def cmd_interpret(clip: str, model: str | None = None, task: str = "emotion", la
     c = load_clip(clip, layout=layout)          # a bad file fails fast, before the model loads
     interp = EmotionInterpreter.from_pretrained(model, dtype=dtype)
     res = interp.interpret(c, explain=not no_explain, task=task, layout=layout, max_new_tokens=max_new_tokens,
-                           do_sample=sample, conditioned=not free)
+                           do_sample=sample, conditioned=not free, grounded=not ungrounded)
     if json_output:
         print(res.to_json(indent=2))
         return 0

@@ -132,20 +132,24 @@ class EmotionInterpreter:
 
     def interpret(self, clip_or_path, *, explain: bool = True, task: str = "emotion", layout: str | None = None,
                   max_new_tokens: int = 40, do_sample: bool = False, conditioned: bool = True,
-                  on_text: Callable[[str], None] | None = None,
+                  grounded: bool = True, on_text: Callable[[str], None] | None = None,
                   on_classified: Callable[[Interpretation], None] | None = None) -> Interpretation:
         """Interpret one clip (a :class:`SkeletonClip` or a path).
 
+        ``conditioned``: the explanation continues the predicted label (else the model names the label itself).
+        ``grounded``: decoding may not emit a cue phrase of the controlled vocabulary that the clip's measured
+        cues do not support (see :meth:`unsupported_phrases`); the model still chooses what to say.
         ``on_classified`` receives the result as soon as the label, probabilities, timeline and cues are known
         (before the explanation is generated); ``on_text`` then receives the explanation as it streams.
         """
         return self.interpret_batch([clip_or_path], explain=explain, task=task, layout=layout,
                                     max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
-                                    on_text=on_text, on_classified=on_classified)[0]
+                                    grounded=grounded, on_text=on_text, on_classified=on_classified)[0]
 
     def interpret_batch(self, clips: Sequence, *, explain: bool = True, task: str = "emotion",
                         layout: str | None = None, max_new_tokens: int = 40, do_sample: bool = False,
-                        conditioned: bool = True, on_text: Callable[[str], None] | None = None,
+                        conditioned: bool = True, grounded: bool = True,
+                        on_text: Callable[[str], None] | None = None,
                         on_classified: Callable[[Interpretation], None] | None = None) -> list[Interpretation]:
         from .skeleton.cues import kinematic_cues
 
@@ -170,19 +174,37 @@ class EmotionInterpreter:
                 best = int(p[:, k].argmax())
                 self._explain(res, self._skel(wb, clip.layout.name).select(slice(best, best + 1)), labels,
                               max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
-                              on_text=on_text)
+                              grounded=grounded, on_text=on_text)
             results.append(res)
         return results
 
+    def unsupported_phrases(self, cues: dict[str, float]) -> list[str]:
+        """The controlled-vocabulary cue phrases that these measured cues do not support (wrong direction,
+        ``|z|`` below the verification threshold, or a cue this clip lacks) -- what grounded decoding forbids."""
+        from .data import text as T
+
+        checks = T.verify_claims(list(T.phrase_to_claim.values()), cues, self.cue_stats, units={})
+        return [T.cue_phrase(c.cue, c.direction) for c in checks if not c.supported]
+
+    def _phrase_ids(self, phrase: str) -> list[list[int]]:
+        """Token sequences a phrase can be generated as (after a space or not, lower or capitalised, plural)."""
+        cache = self.__dict__.setdefault("_phrase_id_cache", {})
+        if phrase not in cache:
+            tok = self.model.processor.tokenizer
+            forms = {v for p in (phrase, phrase[0].upper() + phrase[1:]) for q in (p, p + "s") for v in (q, " " + q)}
+            cache[phrase] = [ids for ids in (tok(f, add_special_tokens=False)["input_ids"] for f in sorted(forms)) if ids]
+        return cache[phrase]
+
     def _explain(self, res: Interpretation, skel, labels: list[str], *, max_new_tokens: int, do_sample: bool,
-                 conditioned: bool, on_text) -> None:
+                 conditioned: bool, grounded: bool, on_text) -> None:
         from .data import text as T
 
         question = T.explain_question(labels, res.task)
         prefix = f"{T.answer_text(res.label, task=res.task)} {T.EXPLANATION_PREFIX}:" if conditioned else ""
         streamer = _CallbackStreamer(self.model.processor.tokenizer, on_text) if on_text else None
+        banned = [ids for p in self.unsupported_phrases(res.all_cues) for ids in self._phrase_ids(p)] if grounded else None
         new = self.model.generate_text(skel, question, prefix=prefix, max_new_tokens=max_new_tokens,
-                                       do_sample=do_sample, streamer=streamer)[0]
+                                       do_sample=do_sample, streamer=streamer, bad_words_ids=banned or None)[0]
         answer = prefix + new
         parsed = T.parse_answer(answer, labels)
         explanation = parsed.explanation if parsed.ok else new.strip()

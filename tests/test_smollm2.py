@@ -64,3 +64,25 @@ def test_bundled_default_model_loads_with_no_argument_and_explains():
     assert res.raw_explanation.startswith("Emotion: sad. Explanation:")
     assert res.evidence and res.faithfulness == 1.0
     assert all(row["cue"] in res.all_cues for row in res.evidence)
+
+
+def test_grounded_decoding_states_only_supported_cues():
+    """Free explanations (the model names the emotion itself) of the example walks: with grounded decoding every
+    cue phrase it states is supported by the clip's measurements; the same model without it is not held to that."""
+    from pathlib import Path
+
+    from eai_llm import EmotionInterpreter
+    from eai_llm.data import text as T
+
+    interp = EmotionInterpreter.from_pretrained()
+    examples = sorted((Path(__file__).resolve().parents[1] / "demo" / "examples").glob("*.bvh"))
+    assert len(examples) >= 3
+    claims = 0
+    for clip in examples:
+        res = interp.interpret(clip, conditioned=False, max_new_tokens=40)
+        barred = set(interp.unsupported_phrases(res.all_cues))
+        stated = [T.cue_phrase(*c) for c in T.extract_claims(res.raw_explanation)]
+        assert not barred & set(stated), (clip.name, res.raw_explanation)
+        assert res.faithfulness in (None, 1.0)
+        claims += len(stated)
+    assert claims >= len(examples)          # it still says something checkable

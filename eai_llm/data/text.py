@@ -482,19 +482,20 @@ def _match_label(raw: str, label_set: Sequence[str]) -> str | None:
 def _phrase_pattern() -> re.Pattern[str]:
     ordered = sorted(phrase_to_claim, key=lambda p: (-len(p), p))
     alternation = "|".join(r"\s+".join(map(re.escape, p.split())) for p in ordered)
-    return re.compile(rf"(?<![\w-])(?:{alternation})(?![\w-])", re.IGNORECASE)
+    # a plural ("large arm swings") makes the same claim
+    return re.compile(rf"(?<![\w-])(?P<phrase>{alternation})s?(?![\w-])", re.IGNORECASE)
 
 
 _PHRASE_RE = _phrase_pattern()
 
 
 def _phrase_of(match: re.Match[str]) -> str:
-    return " ".join(match.group(0).lower().split())
+    return " ".join(match.group("phrase").lower().split())
 
 
 def extract_claims(text: str) -> list[tuple[str, str]]:
     """The ``(cue, direction)`` claims a text makes: vocabulary phrases, longest match first, in order of
-    appearance, each claim once. Case- and whitespace-insensitive; whole words only."""
+    appearance, each claim once. Case- and whitespace-insensitive; whole words only (a plural counts)."""
     seen: dict[tuple[str, str], None] = {}
     for m in _PHRASE_RE.finditer(text):
         seen.setdefault(phrase_to_claim[_phrase_of(m)], None)

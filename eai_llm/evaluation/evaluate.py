@@ -32,7 +32,7 @@ __all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout
 EMOTION7 = ("happy", "sad", "angry", "proud", "not-confident", "tired", "normal")
 EMOTION4 = ("happy", "sad", "angry", "normal")
 SYSTEMS = ("cues-logreg", "tokenizer-linear", "tokenizer-linear-emotion-only", "tokenizer-linear-no-semantic", "llm",
-           "llm-emotion-only", "llm-no-semantic", "llm-no-spatio-temporal")
+           "llm-ungrounded", "llm-emotion-only", "llm-no-semantic", "llm-no-spatio-temporal")
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
 
 
@@ -181,7 +181,7 @@ def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, o
 
 
 def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, overrides: Sequence[str], explain: bool,
-         max_new_tokens: int, dtype: str = "auto") -> FoldResult:
+         max_new_tokens: int, dtype: str = "auto", grounded: bool = True) -> FoldResult:
     from ..data import text as T
     from ..interpreter import EmotionInterpreter
     from ..skeleton.io import load_clip
@@ -201,7 +201,8 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     t = _fit_t(np.stack([w.mean(0)[order] for w in wprobs]), [EMOTION7.index(r.label) for r in train_recs])
     probs, expl, faith, cons = [], [], [], []
     for r in test_recs:
-        res = interp.interpret(r.path, explain=explain, conditioned=False, max_new_tokens=max_new_tokens)
+        res = interp.interpret(r.path, explain=explain, conditioned=False, grounded=grounded,
+                               max_new_tokens=max_new_tokens)
         probs.append([res.probabilities[l] for l in EMOTION7])
         expl.append(res.raw_explanation)
         faith.append(res.faithfulness)
@@ -253,6 +254,7 @@ def summarise(results: list[FoldResult]) -> dict:
         per_group[g] = float(np.mean([probs[i].argmax() == y7[i] for i in sel]))
     return {"7class": m7, "4class": m4, "per_group_accuracy": per_group,
             "faithfulness": float(np.mean(faith)) if faith else None, "explanations": len(faith),
+            "explained": sum(e is not None for r in results for e in r.explanations),
             "label_consistency": float(np.mean(cons)) if cons else None,
             "temperatures": [r.temperature for r in results], "seconds": float(sum(r.seconds for r in results)),
             # llm systems: fold files written before the dtype was recorded ran in float32
@@ -293,15 +295,17 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
     for system in systems:
         base, variant = next(((b, system[len(b):]) for b in ("tokenizer-linear", "llm") if system.startswith(b)),
                              (system, ""))
+        grounded = not variant.endswith("-ungrounded")     # decoding only: the same trained fold models
+        variant = variant.removesuffix("-ungrounded")
         if system == "cues-logreg":
             res = _run_folds(system, groups, out, lambda g: _cues_logreg(records, cues, g), log)
         elif base == "tokenizer-linear":
             res = _run_folds(system, groups, out, lambda g, v=variant: _tokenizer_linear(
                 Path(config), data, records, g, _run_dir(out, v, g), [*overrides, *variants[v]]), log)
         else:
-            res = _run_folds(system, groups, out, lambda g, v=variant: _llm(
+            res = _run_folds(system, groups, out, lambda g, v=variant, gr=grounded: _llm(
                 Path(config), data, records, g, _run_dir(out, v, g), [*overrides, *variants[v]], explain,
-                max_new_tokens, dtype), log)
+                max_new_tokens, dtype, gr), log)
         summary[system] = summarise(res)
         if res:
             m7 = summary[system]["7class"]
@@ -389,6 +393,11 @@ def _fmt(x, pct: bool = True) -> str:
     return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
 
 
+def _claim_share(s: dict) -> str:
+    """How many explanations made a checkable claim (faithfulness is the mean over those)."""
+    return f" ({s['explanations']}/{s['explained']} with claims)" if s.get("explained") else ""
+
+
 def _write_report(out: Path, metrics: dict) -> None:
     import platform
 
@@ -407,7 +416,7 @@ def _write_report(out: Path, metrics: dict) -> None:
         lo, hi = m7["accuracy_ci95"]
         lines.append(f"| {name} | {_fmt(m7['accuracy'])} ({_fmt(lo)}–{_fmt(hi)}) | {_fmt(m7['macro_f1'], False)} | "
                      f"{_fmt(m4['accuracy'])} | {_fmt(m7['ece'], False)} ({_fmt(m7.get('ece_uncalibrated'), False)}) | "
-                     f"{_fmt(s['faithfulness'], False)} | {_fmt(s['label_consistency'], False)} |")
+                     f"{_fmt(s['faithfulness'], False)}{_claim_share(s)} | {_fmt(s['label_consistency'], False)} |")
     precision = [f"{name}: {', '.join(s['llm_dtype'])}" for name, s in systems.items() if s.get("llm_dtype")]
     if precision:
         lines += ["", "LLM precision at prediction time: " + "; ".join(precision) + "."]

@@ -105,6 +105,16 @@ def test_resume_continues_from_checkpoint(trained, tmp_path):
     assert meta["stage2"]["resumed_at"] == 3
 
 
+def test_resume_refuses_a_checkpoint_of_another_recipe(trained, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(trained / "checkpoints", out / "checkpoints")
+    assert (out / "checkpoints" / "stage1_tokenizer" / "recipe.json").is_file()
+    assert main(["train", "--config", str(TINY), "--output-dir", str(out), "--no-progress", "--resume",
+                 "--override", f"cache_dir={trained / 'cache'}", "model.tokenizer.use_statistics=true"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stage1_tokenizer" in err[0] and "model.tokenizer.use_statistics" in err[0]
+
+
 def test_merge_gives_the_same_probabilities(trained, tmp_path):
     from eai_llm.data.synthetic import synthetic_clip
     from eai_llm.interpreter import EmotionInterpreter

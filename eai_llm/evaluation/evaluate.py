@@ -133,16 +133,18 @@ def _stage1_tokenizer(recipe, out: Path):
 
     from ..tokenizer.mgst import SkeletonTokenizer
     from ..training.data import cue_stats_of, load_sources
-    from ..training.train import train_stage1
     from ..training.data import write_json
+    from ..training.train import check_resumable, recipe_key, train_stage1
 
     stage1_dir = out / "checkpoints" / "stage1_tokenizer"
     if (stage1_dir / "model.safetensors").is_file():
+        check_resumable(stage1_dir, recipe, 1)
         return SkeletonTokenizer.from_pretrained(stage1_dir)
     sources = load_sources(recipe, progress=False)
     tok = train_stage1(recipe, sources, cue_stats_of(sources), Accelerator(cpu=True), out, progress=False)
     tok.save_pretrained(stage1_dir)
     write_json(stage1_dir / "speed.json", getattr(tok, "stage1_speed", {}))
+    write_json(stage1_dir / "recipe.json", recipe_key(recipe, 1))
     return tok
 
 

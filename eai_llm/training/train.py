@@ -56,6 +56,42 @@ class _AlignHeads(torch.nn.Module):
         return tokens.aligned, tokens.logits
 
 
+# ---- resuming -----------------------------------------------------------------------------------------
+def recipe_key(recipe: TrainRecipe, stage: int) -> dict:
+    """What a checkpoint of ``stage`` depends on: the recipe without its paths (stage 1 also without stage 2)."""
+    from dataclasses import asdict
+
+    key = json.loads(json.dumps(asdict(recipe), default=str))
+    for k in ("output_dir", "cache_dir", "base_dir"):
+        key.pop(k, None)
+    if stage == 1:
+        key.pop("stage2", None)
+        key["model"] = {"tokenizer": key["model"]["tokenizer"]}
+    return key
+
+
+def _flat(d, prefix=""):
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _flat(v, f"{prefix}{k}.")
+    else:
+        yield prefix[:-1], d
+
+
+def check_resumable(folder: Path, recipe: TrainRecipe, stage: int) -> None:
+    """Refuse to resume from a checkpoint made with a different recipe (one line naming what changed).
+    Checkpoints from before recipes were recorded (no ``recipe.json``) are accepted."""
+    saved_file = folder / "recipe.json"
+    if not saved_file.is_file():
+        return
+    saved, now = dict(_flat(json.loads(saved_file.read_text()))), dict(_flat(recipe_key(recipe, stage)))
+    changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
+    if changed:
+        more = f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
+        raise ValueError(f"{folder}: checkpoint was made with a different recipe ({', '.join(changed[:3])}{more} "
+                         "changed); delete it or train into another --output-dir")
+
+
 # ---- stage 1 ----------------------------------------------------------------------------------------
 def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, accelerator, out: Path,
                  progress: bool = True) -> SkeletonTokenizer:
@@ -184,6 +220,7 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
     ckpt = out / "checkpoints" / "stage2"
     start = 0
     if resume and (ckpt / "step.json").is_file():
+        check_resumable(ckpt, recipe, 2)
         accelerator.load_state(str(ckpt))
         start = json.loads((ckpt / "step.json").read_text())["step"]
         accelerator.print(f"resumed stage 2 from step {start}")
@@ -217,6 +254,7 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
             accelerator.save_state(str(ckpt))
             if accelerator.is_main_process:
                 write_json(ckpt / "step.json", {"step": step + 1})
+                write_json(ckpt / "recipe.json", recipe_key(recipe, 2))
     bar.close()
     elapsed = time.perf_counter() - t0
     return {"samples_per_s": seen / max(elapsed, 1e-9), "seconds": elapsed, "steps": steps, "resumed_at": start,
@@ -247,6 +285,7 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
 
     stage1_dir = out / "checkpoints" / "stage1_tokenizer"
     if resume and (stage1_dir / "model.safetensors").is_file():
+        check_resumable(stage1_dir, recipe, 1)
         tokenizer = SkeletonTokenizer.from_pretrained(stage1_dir)
         stage1 = json.loads((stage1_dir / "speed.json").read_text()) if (stage1_dir / "speed.json").is_file() else {}
         accelerator.print("resumed: stage 1 already done")
@@ -256,6 +295,7 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
         if accelerator.is_main_process:
             tokenizer.save_pretrained(stage1_dir)
             write_json(stage1_dir / "speed.json", stage1)
+            write_json(stage1_dir / "recipe.json", recipe_key(recipe, 1))
         accelerator.wait_for_everyone()
 
     cfg = replace(recipe.model, tokenizer=tokenizer.config,

@@ -170,3 +170,22 @@ def test_lm_head_sees_a_contiguous_input(model):
     finally:
         handle.remove()
     assert seen == [True]
+
+
+def test_fusion_pools_the_llm_with_the_tokenizer_head():
+    from dataclasses import replace
+
+    cfg = tiny_config()
+    cfg = replace(cfg, tokenizer=replace(cfg.tokenizer, labels=LABELS + ["extra"]))
+    m = EaiLlmModel.build(cfg, seed=1).eval()
+    s = skel(3)
+    llm = F.log_softmax(m.label_logprobs(s, Q, LABELS), -1)
+    head = m.head_logprobs(s, LABELS)
+    assert head.shape == (3, len(LABELS)) and torch.allclose(head.exp().sum(-1), torch.ones(3))
+    torch.testing.assert_close(m.label_probabilities(s, Q, LABELS, fusion_weight=0.0), llm.exp())
+    torch.testing.assert_close(m.label_probabilities(s, Q, LABELS, fusion_weight=1.0), head.exp())
+    pooled = torch.softmax(0.5 * llm + 0.5 * head, -1)
+    torch.testing.assert_close(m.label_probabilities(s, Q, LABELS), pooled)        # config default 0.5
+    assert m.head_logprobs(s, ["happy", "unknown"]) is None                       # a label the head lacks
+    with pytest.raises(ValueError, match="fusion_weight"):
+        replace(cfg, fusion_weight=1.5)

@@ -2,13 +2,16 @@
 
 Systems compared on the same folds (clip-level predictions, window probabilities averaged per clip):
 
-- ``llm``: the full EAI-LLM trained from a recipe on each fold (``exclude_groups`` = the held-out content type);
-  explanations are generated *free* (the model names the emotion itself) so that label consistency means
-  something, and every cue claim is verified against the clip's measurements (faithfulness);
+- ``llm``: the full EAI-LLM trained from a recipe on each fold (``exclude_groups`` = the held-out content type),
+  as shipped: label probabilities pool the LLM's label likelihood with the skeleton tokenizer's head
+  (``fusion_weight``), decoding is grounded. Explanations are generated *free* (the model names the emotion
+  itself) so that label consistency means something, and every cue claim is verified against the clip's
+  measurements (faithfulness). ``llm-unfused`` scores labels with the LLM alone, ``llm-ungrounded`` decodes
+  without the grounding constraint (inference switches: the same fold models);
 - ``cues-logreg``: clip-level kinematic cues + logistic regression (a non-LLM baseline);
 - ``tokenizer-linear``: the skeleton tokenizer's encoder + its linear head after stage 1, without the LLM;
-- ablations of the tokenizer-linear system: emotion-only training (no style task in the mixture), without
-  semantic tokens.
+- ablations (recipe variants, trained per fold): emotion-only training (no style task in the mixture), without
+  semantic tokens, and for the llm also without spatio-temporal tokens.
 
 Each fold's predictions are saved under ``<out>/folds/<system>/<group>.json`` as soon as they exist, so an
 interrupted run continues where it stopped. Temperatures are fitted on each fold's training clips only.
@@ -32,7 +35,8 @@ __all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout
 EMOTION7 = ("happy", "sad", "angry", "proud", "not-confident", "tired", "normal")
 EMOTION4 = ("happy", "sad", "angry", "normal")
 SYSTEMS = ("cues-logreg", "tokenizer-linear", "tokenizer-linear-emotion-only", "tokenizer-linear-no-semantic", "llm",
-           "llm-ungrounded", "llm-emotion-only", "llm-no-semantic", "llm-no-spatio-temporal")
+           "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded", "llm-emotion-only", "llm-no-semantic",
+           "llm-no-spatio-temporal")
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
 
 
@@ -183,7 +187,7 @@ def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, o
 
 
 def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, overrides: Sequence[str], explain: bool,
-         max_new_tokens: int, dtype: str = "auto", grounded: bool = True) -> FoldResult:
+         max_new_tokens: int, dtype: str = "auto", grounded: bool = True, fused: bool = True) -> FoldResult:
     from ..data import text as T
     from ..interpreter import EmotionInterpreter
     from ..skeleton.io import load_clip
@@ -195,6 +199,8 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     if not (model_dir / "config.json").is_file():
         model_dir = train(recipe, resume=True, progress=False)
     interp = EmotionInterpreter.from_pretrained(model_dir, dtype=dtype)
+    if not fused:
+        interp.model.config.fusion_weight = 0.0
     labels = interp.label_sets["emotion"]
     order = [labels.index(l) for l in EMOTION7]
     train_recs = [r for r in records if r.group != test_group]
@@ -297,17 +303,19 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
     for system in systems:
         base, variant = next(((b, system[len(b):]) for b in ("tokenizer-linear", "llm") if system.startswith(b)),
                              (system, ""))
-        grounded = not variant.endswith("-ungrounded")     # decoding only: the same trained fold models
-        variant = variant.removesuffix("-ungrounded")
+        # inference switches only (the same trained fold models): -unfused = the LLM's label scores alone,
+        # -ungrounded = decoding may state unsupported cue phrases
+        grounded, fused = "-ungrounded" not in variant, "-unfused" not in variant
+        variant = variant.replace("-ungrounded", "").replace("-unfused", "")
         if system == "cues-logreg":
             res = _run_folds(system, groups, out, lambda g: _cues_logreg(records, cues, g), log)
         elif base == "tokenizer-linear":
             res = _run_folds(system, groups, out, lambda g, v=variant: _tokenizer_linear(
                 Path(config), data, records, g, _run_dir(out, v, g), [*overrides, *variants[v]]), log)
         else:
-            res = _run_folds(system, groups, out, lambda g, v=variant, gr=grounded: _llm(
+            res = _run_folds(system, groups, out, lambda g, v=variant, gr=grounded, fu=fused: _llm(
                 Path(config), data, records, g, _run_dir(out, v, g), [*overrides, *variants[v]], explain,
-                max_new_tokens, dtype, gr), log)
+                max_new_tokens, dtype, gr, fu), log)
         summary[system] = summarise(res)
         if res:
             m7 = summary[system]["7class"]

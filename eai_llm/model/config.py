@@ -84,7 +84,10 @@ class EaiLlmConfig:
     prompt_template: str = DEFAULT_TEMPLATE
     answer_suffix: str = "<|im_end|>"
     placeholder_token: str = "<filename>"   # an existing single token never used in prompts (no vocab resize)
-    temperature: float = 1.0                # calibration of label probabilities (fitted on training folds)
+    temperature: float = 1.0                # calibration of label probabilities (fitted on held-out predictions)
+    # weight of the skeleton tokenizer's classification head (stage 1) in the label probabilities: log-linear
+    # pooling with the LLM's label likelihood, (1 - w) * log p_llm + w * log p_head; 0 = the LLM alone
+    fusion_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if "{skeleton}" not in self.prompt_template or "{question}" not in self.prompt_template:
@@ -94,6 +97,8 @@ class EaiLlmConfig:
                 raise ValueError(f"label_sets.{task}: expected a non-empty list of distinct labels, got {labels}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.fusion_weight <= 1.0:
+            raise ValueError(f"fusion_weight must be in [0, 1], got {self.fusion_weight}")
 
     @property
     def num_skeleton_tokens(self) -> int:

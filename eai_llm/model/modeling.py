@@ -291,10 +291,32 @@ class EaiLlmModel(nn.Module):
         rest = (lp * (target >= 0)).sum(-1).view(b, n_lab)
         return score + rest
 
+    @torch.no_grad()
+    def head_logprobs(self, skel: SkeletonInput, labels: Sequence[str]) -> torch.Tensor | None:
+        """(B, L) log-probabilities of the skeleton tokenizer's own classification head over ``labels``
+        (None when it has no head or lacks one of the labels)."""
+        tok = self.skeleton_tokenizer
+        known = tok.config.labels
+        if tok.classifier is None or any(l not in known for l in labels):
+            return None
+        skel = skel.to(self.device)
+        logits = tok(skel.positions, skel.frame_mask, skel.joint_mask, skel.layout_ids, with_heads=True).logits
+        return F.log_softmax(logits[:, [known.index(l) for l in labels]].float(), dim=-1)
+
     def label_probabilities(self, skel: SkeletonInput, question: str, labels: Sequence[str],
-                            scoring: str = "auto") -> torch.Tensor:
-        """(B, L) calibrated probabilities over the label set (softmax of log-likelihoods / temperature)."""
-        return torch.softmax(self.label_logprobs(skel, question, labels, scoring) / self.config.temperature, dim=-1)
+                            scoring: str = "auto", fusion_weight: float | None = None) -> torch.Tensor:
+        """(B, L) calibrated probabilities over the label set.
+
+        The LLM's label log-likelihoods, normalised over the set, are pooled log-linearly with the skeleton
+        tokenizer's classification head (weight ``fusion_weight``, default the config's; 0 = the LLM alone),
+        then divided by the temperature and normalised.
+        """
+        w = self.config.fusion_weight if fusion_weight is None else fusion_weight
+        lp = F.log_softmax(self.label_logprobs(skel, question, labels, scoring).float(), dim=-1)
+        head = self.head_logprobs(skel, labels) if w > 0 else None
+        if head is not None:
+            lp = (1.0 - w) * lp + w * head
+        return torch.softmax(lp / self.config.temperature, dim=-1)
 
     # ---- generation -------------------------------------------------------------------------
     @torch.no_grad()

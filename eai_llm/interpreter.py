@@ -63,6 +63,7 @@ class EmotionInterpreter:
         self.cue_stats = cue_stats
         self.model_dir = model_dir
         self.config = model.config
+        self._phrase_id_cache: dict[str, list[list[int]]] = {}
 
     @classmethod
     def from_pretrained(cls, path: str | PathLike | None = None, *, device: str = "cpu",
@@ -188,7 +189,7 @@ class EmotionInterpreter:
 
     def _phrase_ids(self, phrase: str) -> list[list[int]]:
         """Token sequences a phrase can be generated as (after a space or not, lower or capitalised, plural)."""
-        cache = self.__dict__.setdefault("_phrase_id_cache", {})
+        cache = self._phrase_id_cache
         if phrase not in cache:
             tok = self.model.processor.tokenizer
             forms = {v for p in (phrase, phrase[0].upper() + phrase[1:]) for q in (p, p + "s") for v in (q, " " + q)}

@@ -130,28 +130,6 @@ def _fold_recipe(recipe_path: Path, data: Path, group: str, out: Path, overrides
     return recipe
 
 
-def _stage1_tokenizer(recipe, out: Path):
-    """The fold's stage-1 tokenizer: loaded from ``<out>/checkpoints/stage1_tokenizer`` when the llm system (or an
-    earlier run) trained it with the same recipe, else trained and saved there so that the llm system reuses it."""
-    from accelerate import Accelerator
-
-    from ..tokenizer.mgst import SkeletonTokenizer
-    from ..training.data import cue_stats_of, load_sources
-    from ..training.data import write_json
-    from ..training.train import check_resumable, recipe_key, train_stage1
-
-    stage1_dir = out / "checkpoints" / "stage1_tokenizer"
-    if (stage1_dir / "model.safetensors").is_file():
-        check_resumable(stage1_dir, recipe, 1)
-        return SkeletonTokenizer.from_pretrained(stage1_dir)
-    sources = load_sources(recipe, progress=False)
-    tok = train_stage1(recipe, sources, cue_stats_of(sources), Accelerator(cpu=True), out, progress=False)
-    tok.save_pretrained(stage1_dir)
-    write_json(stage1_dir / "speed.json", getattr(tok, "stage1_speed", {}))
-    write_json(stage1_dir / "recipe.json", recipe_key(recipe, 1))
-    return tok
-
-
 def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, out: Path,
                       overrides: Sequence[str]) -> FoldResult:
     """Stage 1 only on the fold's training data; the tokenizer's linear head scores the held-out windows."""
@@ -159,7 +137,12 @@ def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, o
 
     t0 = time.perf_counter()
     recipe = _fold_recipe(recipe_path, data, test_group, out, overrides)
-    tok = _stage1_tokenizer(recipe, out)
+    from accelerate import Accelerator
+
+    from ..training.train import stage1_tokenizer
+
+    # resume=True: the llm system of this fold (or an earlier run) may have trained it with the same recipe
+    tok, _ = stage1_tokenizer(recipe, out, Accelerator(cpu=True), resume=True, progress=False)
     emo = [tok.config.labels.index(l) for l in EMOTION7]
 
     def clip_probs(recs) -> np.ndarray:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -120,6 +121,7 @@ def tiny_llama(cfg: LlmConfig, vocab_size: int, seed: int = 0):
     return LlamaForCausalLM(conf)
 
 
+@functools.lru_cache(maxsize=None)
 def native_bf16(device: str | object = "cpu") -> bool:
     """Whether bfloat16 matmuls run natively (fast) on ``device``: a CUDA GPU with bf16, or a CPU with AMX /
     AVX512-BF16 (Linux: read from /proc/cpuinfo). Elsewhere bf16 is emulated and slower than float32."""

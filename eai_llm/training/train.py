@@ -159,6 +159,31 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
     return tok
 
 
+def stage1_tokenizer(recipe: TrainRecipe, out: Path, accelerator, *, resume: bool, sources=None, stats=None,
+                     progress: bool = True) -> tuple[SkeletonTokenizer, dict]:
+    """The stage-1 tokenizer and its speed record: read from ``<out>/checkpoints/stage1_tokenizer`` when
+    resuming (refused if it was made with another recipe), else trained (``sources`` loaded when not given)
+    and saved there with its speed and recipe."""
+    stage1_dir = out / "checkpoints" / "stage1_tokenizer"
+    if resume and (stage1_dir / "model.safetensors").is_file():
+        check_resumable(stage1_dir, recipe, 1)
+        speed_file = stage1_dir / "speed.json"
+        accelerator.print("resumed: stage 1 already done")
+        return (SkeletonTokenizer.from_pretrained(stage1_dir),
+                json.loads(speed_file.read_text()) if speed_file.is_file() else {})
+    if sources is None:
+        sources = load_sources(recipe, progress=progress and accelerator.is_main_process)
+    tokenizer = train_stage1(recipe, sources, cue_stats_of(sources) if stats is None else stats, accelerator, out,
+                             progress)
+    speed = getattr(tokenizer, "stage1_speed", {})
+    if accelerator.is_main_process:
+        tokenizer.save_pretrained(stage1_dir)
+        write_json(stage1_dir / "speed.json", speed)
+        write_json(stage1_dir / "recipe.json", recipe_key(recipe, 1))
+    accelerator.wait_for_everyone()
+    return tokenizer, speed
+
+
 # ---- stage 2 ----------------------------------------------------------------------------------------
 def _plan(sources: list[WindowArrays], kinds: dict[str, float], num: int, seed: int) -> list[tuple[int, int, str]]:
     """A reproducible sampling plan of (source, row, kind): sources by weight, rows uniformly, kinds by weight."""
@@ -283,20 +308,8 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
                         "labels": {l: s.labels.count(l) for l in s.label_set}} for s in sources}
     accelerator.print("data: " + ", ".join(f"{k} {v['windows']} windows / {v['clips']} clips" for k, v in summary.items()))
 
-    stage1_dir = out / "checkpoints" / "stage1_tokenizer"
-    if resume and (stage1_dir / "model.safetensors").is_file():
-        check_resumable(stage1_dir, recipe, 1)
-        tokenizer = SkeletonTokenizer.from_pretrained(stage1_dir)
-        stage1 = json.loads((stage1_dir / "speed.json").read_text()) if (stage1_dir / "speed.json").is_file() else {}
-        accelerator.print("resumed: stage 1 already done")
-    else:
-        tokenizer = train_stage1(recipe, sources, stats, accelerator, out, progress)
-        stage1 = getattr(tokenizer, "stage1_speed", {})
-        if accelerator.is_main_process:
-            tokenizer.save_pretrained(stage1_dir)
-            write_json(stage1_dir / "speed.json", stage1)
-            write_json(stage1_dir / "recipe.json", recipe_key(recipe, 1))
-        accelerator.wait_for_everyone()
+    tokenizer, stage1 = stage1_tokenizer(recipe, out, accelerator, resume=resume, sources=sources, stats=stats,
+                                         progress=progress)
 
     cfg = replace(recipe.model, tokenizer=tokenizer.config,
                   label_sets={**recipe.model.label_sets, **{s.task: s.label_set for s in sources}})

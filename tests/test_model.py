@@ -189,3 +189,20 @@ def test_fusion_pools_the_llm_with_the_tokenizer_head():
     assert m.head_logprobs(s, ["happy", "unknown"]) is None                       # a label the head lacks
     with pytest.raises(ValueError, match="fusion_weight"):
         replace(cfg, fusion_weight=1.5)
+
+
+def test_training_loss_on_answer_positions_equals_the_llms_full_sequence_loss(model):
+    """forward(labels=...) runs the vocabulary head on supervised positions only; loss and gradients must match
+    the causal LM's own loss over the whole sequence."""
+    s = skel(2)
+    batch = model.processor.training_batch([Q, "Describe the movement."], ["sad", "Emotion: sad. Explanation: slow pace."])
+    args = (batch.input_ids, batch.attention_mask, s.positions, s.frame_mask, s.joint_mask, s.layout_ids)
+    ours = model(*args, labels=batch.labels)
+    assert ours.logits.shape[0] == int((batch.labels[:, 1:] != -100).sum())
+    lora = [p for n, p in model.named_parameters() if "lora_B" in n]
+    g_ours = torch.autograd.grad(ours.loss, lora)
+    embeds = model.embed_inputs(batch.input_ids, s)
+    ref = model.llm(inputs_embeds=embeds, attention_mask=batch.attention_mask, labels=batch.labels)
+    torch.testing.assert_close(ours.loss, ref.loss, atol=1e-5, rtol=1e-5)
+    for a, b in zip(g_ours, torch.autograd.grad(ref.loss, lora)):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)

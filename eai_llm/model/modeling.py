@@ -28,11 +28,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..tokenizer.mgst import SkeletonTokenizer
 from .config import EaiLlmConfig
 from .llm import SAVED_IN_MODEL_DIR, load_llm, load_text_tokenizer
-from .processor import EaiProcessor
+from .processor import IGNORE, EaiProcessor
 
 __all__ = ["SkeletonInput", "Projector", "EaiLlmModel", "PlaceholderCountError"]
 
@@ -249,9 +250,22 @@ class EaiLlmModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, positions: torch.Tensor,
                 frame_mask: torch.Tensor, joint_mask: torch.Tensor, layout_ids: torch.Tensor,
                 labels: torch.Tensor | None = None):
-        """Causal-LM loss/logits with the skeleton spliced in (plain tensors, so DDP can wrap it)."""
+        """Causal-LM loss/logits with the skeleton spliced in (plain tensors, so DDP can wrap it).
+
+        With ``labels`` the vocabulary head runs only where a next token is supervised (the answers: about a fifth
+        of a training batch's positions); the loss is the same mean cross-entropy over those tokens as the
+        LLM's own, and ``logits`` holds just those rows. The full-sequence head, its log-softmax and their
+        backward were a third of a training step.
+        """
         embeds = self.embed_inputs(input_ids, SkeletonInput(positions, frame_mask, joint_mask, layout_ids))
-        return self.llm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels)
+        if labels is None:
+            return self.llm(inputs_embeds=embeds, attention_mask=attention_mask)
+        hidden = self.llm.get_decoder()(inputs_embeds=embeds, attention_mask=attention_mask,
+                                        use_cache=False).last_hidden_state
+        target = labels[:, 1:]
+        keep = target != IGNORE
+        logits = self.llm.get_output_embeddings()(hidden[:, :-1][keep])
+        return CausalLMOutputWithPast(loss=F.cross_entropy(logits.float(), target[keep]), logits=logits)
 
     # ---- classification by scoring the closed label set -------------------------------------
     @torch.no_grad()

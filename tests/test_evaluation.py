@@ -115,6 +115,7 @@ def test_benchmark_table_on_a_tiny_model(tiny_model, tmp_path):
                  "--limit", "2", "--repeat", "1", "--out", str(out)]) == 0
     table = out.read_text()
     for row in ("BVH loading", "skeleton tokenizer", "label scoring, batch 1", "explanation, new tokens/s",
+                "training stage 2 step",
                 "achieved FLOP/s", "peak memory"):
         assert row in table
     assert "x |" in table      # at least one ratio against a same-run reference

@@ -187,6 +187,8 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
     tm = min(_timed(lambda: a @ a, 3))
     rows.append(Row("LLM forward, achieved FLOP/s", 2 * n_params * tokens / t / 1e9, 2 * 2048 ** 3 / tm / 1e9,
                     "GFLOP/s", f"2048x2048 matmul, {llm_dtype}"))
+    log("training step ...")
+    rows.append(bench_train_step(interp.model_dir, allin, labels, max(2, repeat // 2)))
     rows.append(Row("peak memory (RSS)", _peak_rss_mb(), None, "MB"))
     meta_file = Path(interp.model_dir) / "training.json" if interp.model_dir else None
     if meta_file and meta_file.is_file():
@@ -200,6 +202,40 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
             rows.append(Row("training stage 2 (from training.json)", meta["stage2"]["samples_per_s"], None, "samples/s",
                             note=meta.get("machine", "")))
     return rows
+
+
+def bench_train_step(model_dir: Path, skel, labels: Sequence[str], repeat: int, batch: int = 8) -> Row:
+    """Stage-2 training throughput: forward + backward of a batch (LoRA trainable, float32 as the recipe trains)
+    with the vocabulary head on answer positions only, against the causal LM's own loss over every position."""
+    import torch
+
+    from ..data import text as T
+    from ..model.modeling import EaiLlmModel
+
+    model = EaiLlmModel.from_pretrained(model_dir).train()
+    for name, p in model.named_parameters():
+        p.requires_grad_("lora_" in name)
+    sub = skel.select(slice(0, batch))
+    b = len(sub)
+    example = "slow pace, head bowed and trunk leaning forward, typical of sadness."
+    questions = [(T.classify_question if i % 2 else T.explain_question)(labels) for i in range(b)]
+    answers = [T.answer_text(labels[i % len(labels)], None if i % 2 else example) for i in range(b)]
+    data = model.processor.training_batch(questions, answers)
+
+    def ours():
+        model(data.input_ids, data.attention_mask, sub.positions, sub.frame_mask, sub.joint_mask, sub.layout_ids,
+              labels=data.labels).loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    def reference():
+        embeds = model.embed_inputs(data.input_ids, sub)
+        model.llm(inputs_embeds=embeds, attention_mask=data.attention_mask, labels=data.labels).loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    ours(), reference()
+    t, tr = min(_timed(ours, repeat)), min(_timed(reference, repeat))
+    return Row("training stage 2 step (forward + backward)", b / t, b / tr, "samples/s",
+               "loss over every position", f"batch {b}, {data.input_ids.shape[1]} tokens, float32")
 
 
 def format_table(rows: Sequence[Row]) -> str:

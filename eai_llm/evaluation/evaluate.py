@@ -20,6 +20,7 @@ interrupted run continues where it stopped. Calibration uses training folds only
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +38,8 @@ EMOTION4 = ("happy", "sad", "angry", "normal")
 SYSTEMS = ("cues-logreg", "tokenizer-linear", "tokenizer-linear-emotion-only", "tokenizer-linear-no-semantic", "llm",
            "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded", "llm-emotion-only", "llm-no-semantic",
            "llm-no-spatio-temporal")
+# where a fold run keeps its stage-1 tokenizer (training/train.py: stage1_tokenizer)
+STAGE1 = Path("checkpoints") / "stage1_tokenizer"
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
 
 
@@ -336,7 +339,13 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
 
 
 def _run_dir(out: Path, variant: str, group: str) -> Path:
-    return out / "runs" / (variant.lstrip("-") or "full") / group
+    folder = out / "runs" / (variant.lstrip("-") or "full") / group
+    # stage 1 does not depend on the spatio-temporal switch (see STAGE2_ONLY_TOKENIZER_KEYS): that ablation starts
+    # from the full system's stage-1 tokenizer of the fold, so only the LLM's input differs
+    shared, own = out / "runs" / "full" / group / STAGE1, folder / STAGE1
+    if variant == "-no-spatio-temporal" and (shared / "model.safetensors").is_file() and not own.exists():
+        shutil.copytree(shared, own)
+    return folder
 
 
 def _recipe_sources(config) -> list[dict]:

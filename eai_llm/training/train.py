@@ -67,7 +67,17 @@ def recipe_key(recipe: TrainRecipe, stage: int) -> dict:
     if stage == 1:
         key.pop("stage2", None)
         key["model"] = {"tokenizer": key["model"]["tokenizer"]}
+        _drop_stage2_only(key)
     return key
+
+
+# stage 1 trains on the pooled semantic summary only; the spatio-temporal tokens feed the LLM (stage 2)
+STAGE2_ONLY_TOKENIZER_KEYS = ("use_spatio_temporal",)
+
+
+def _drop_stage2_only(key: dict) -> None:
+    for k in STAGE2_ONLY_TOKENIZER_KEYS:
+        key.get("model", {}).get("tokenizer", {}).pop(k, None)
 
 
 def _flat(d, prefix=""):
@@ -84,7 +94,10 @@ def check_resumable(folder: Path, recipe: TrainRecipe, stage: int) -> None:
     saved_file = folder / "recipe.json"
     if not saved_file.is_file():
         return
-    saved, now = dict(_flat(json.loads(saved_file.read_text()))), dict(_flat(recipe_key(recipe, stage)))
+    saved = json.loads(saved_file.read_text())
+    if stage == 1:
+        _drop_stage2_only(saved)
+    saved, now = dict(_flat(saved)), dict(_flat(recipe_key(recipe, stage)))
     changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
     if changed:
         more = f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
@@ -169,8 +182,10 @@ def stage1_tokenizer(recipe: TrainRecipe, out: Path, accelerator, *, resume: boo
         check_resumable(stage1_dir, recipe, 1)
         speed_file = stage1_dir / "speed.json"
         accelerator.print("resumed: stage 1 already done")
-        return (SkeletonTokenizer.from_pretrained(stage1_dir),
-                json.loads(speed_file.read_text()) if speed_file.is_file() else {})
+        tokenizer = SkeletonTokenizer.from_pretrained(stage1_dir)
+        for k in STAGE2_ONLY_TOKENIZER_KEYS:
+            setattr(tokenizer.config, k, getattr(recipe.model.tokenizer, k))
+        return tokenizer, json.loads(speed_file.read_text()) if speed_file.is_file() else {}
     if sources is None:
         sources = load_sources(recipe, progress=progress and accelerator.is_main_process)
     tokenizer = train_stage1(recipe, sources, cue_stats_of(sources) if stats is None else stats, accelerator, out,

@@ -115,6 +115,27 @@ def test_resume_refuses_a_checkpoint_of_another_recipe(trained, tmp_path, capsys
     assert len(err) == 1 and "stage1_tokenizer" in err[0] and "model.tokenizer.use_statistics" in err[0]
 
 
+def test_stage1_resume_ignores_the_spatio_temporal_switch(trained, tmp_path):
+    """Stage 1 trains on the semantic summary only, so a run without spatio-temporal tokens may start from the
+    full recipe's stage-1 tokenizer; a switch stage 1 does depend on is still refused."""
+    from accelerate import Accelerator
+
+    from eai_llm.training.recipe import load_recipe
+    from eai_llm.training.train import stage1_tokenizer
+
+    out = tmp_path / "run"
+    shutil.copytree(trained / "checkpoints" / "stage1_tokenizer", out / "checkpoints" / "stage1_tokenizer")
+    base = [f"output_dir={out}", f"cache_dir={trained / 'cache'}"]
+    full, _ = stage1_tokenizer(load_recipe(TINY, base), out, Accelerator(cpu=True), resume=True)
+    recipe = load_recipe(TINY, [*base, "model.tokenizer.use_spatio_temporal=false"])
+    tok, _ = stage1_tokenizer(recipe, out, Accelerator(cpu=True), resume=True)
+    assert not tok.config.use_spatio_temporal and tok.config.num_tokens == tok.config.num_semantic
+    assert full.config.num_tokens > tok.config.num_tokens
+    with pytest.raises(ValueError, match="use_semantic"):
+        stage1_tokenizer(load_recipe(TINY, [*base, "model.tokenizer.use_semantic=false"]), out,
+                         Accelerator(cpu=True), resume=True)
+
+
 def test_merge_gives_the_same_probabilities(trained, tmp_path):
     from eai_llm.data.synthetic import synthetic_clip
     from eai_llm.interpreter import EmotionInterpreter

@@ -219,7 +219,7 @@ def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | N
     model: holdout: the model directory (default: the bundled model).
     config: loco: the recipe trained on every fold (e.g. configs/default.yaml with --override stage2.max_steps=120).
     protocol: loco or holdout.
-    systems: loco: any of cues-logreg, tokenizer-linear[-emotion-only|-no-semantic], llm[-emotion-only|-no-semantic|-no-spatio-temporal] (default: cues-logreg, the tokenizer-linear ones, llm).
+    systems: loco: any of cues-logreg, tokenizer-linear[-emotion-only|-no-semantic], llm[-emotion-only|-no-semantic|-no-spatio-temporal][-unfused], llm-ungrounded, llm-unfused-ungrounded (-unfused: the LLM's label scores alone; default: cues-logreg, the tokenizer-linear ones, llm).
     groups: loco: only these held-out content types (default: all).
     override: recipe overrides for every fold, e.g. stage2.max_steps=100.
     no_explain: skip explanation generation (no faithfulness / consistency).

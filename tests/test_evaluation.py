@@ -93,6 +93,17 @@ def test_loco_llm_one_fold_tiny(real_data, tmp_path):
     assert stage1_rows() == before
     systems = json.loads((out / "metrics.json").read_text())["systems"]
     assert systems["tokenizer-linear"]["7class"]["n"] == 7 and systems["llm"] == m   # llm fold resumed, not rerun
+    # the spatio-temporal ablation starts from the full system's stage-1 tokenizer (stage 1 does not use them);
+    # -unfused scores its labels with the LLM alone
+    assert main(["evaluate", "--data", str(real_data), "--out", str(out), "--config", str(tiny), "--systems",
+                 "llm-no-spatio-temporal-unfused", "--groups", "dash", "--no-explain", "--override", f"sources={src}",
+                 "stage1.epochs=1", "stage2.max_steps=2", f"cache_dir={tmp_path / 'cache'}"]) == 0
+    ablation = out / "runs" / "no-spatio-temporal" / "dash"
+    assert all(json.loads(l)["stage"] == 2 for l in (ablation / "log.jsonl").read_text().splitlines())
+    config = json.loads((ablation / "model" / "config.json").read_text())
+    assert config["tokenizer"]["use_spatio_temporal"] is False and config["fusion_weight"] > 0
+    systems = json.loads((out / "metrics.json").read_text())["systems"]
+    assert systems["llm-no-spatio-temporal-unfused"]["7class"]["n"] == 7
 
 
 @pytest.mark.realdata

@@ -11,7 +11,8 @@ Systems compared on the same folds (clip-level predictions, window probabilities
 - ``cues-logreg``: clip-level kinematic cues + logistic regression (a non-LLM baseline);
 - ``tokenizer-linear``: the skeleton tokenizer's encoder + its linear head after stage 1, without the LLM;
 - ablations (recipe variants, trained per fold): emotion-only training (no style task in the mixture), without
-  semantic tokens, and for the llm also without spatio-temporal tokens.
+  semantic tokens, and for the llm also without spatio-temporal tokens (``llm-<variant>-unfused``: the same
+  fold models scored by the LLM alone, which isolates what the variant does to the LLM).
 
 Each fold's predictions are saved under ``<out>/folds/<system>/<group>.json`` as soon as they exist, so an
 interrupted run continues where it stopped. Calibration uses training folds only (see :func:`fold_temperatures`).
@@ -37,7 +38,8 @@ EMOTION7 = ("happy", "sad", "angry", "proud", "not-confident", "tired", "normal"
 EMOTION4 = ("happy", "sad", "angry", "normal")
 SYSTEMS = ("cues-logreg", "tokenizer-linear", "tokenizer-linear-emotion-only", "tokenizer-linear-no-semantic", "llm",
            "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded", "llm-emotion-only", "llm-no-semantic",
-           "llm-no-spatio-temporal")
+           "llm-no-spatio-temporal", "llm-emotion-only-unfused", "llm-no-semantic-unfused",
+           "llm-no-spatio-temporal-unfused")
 # where a fold run keeps its stage-1 tokenizer (training/train.py: stage1_tokenizer)
 STAGE1 = Path("checkpoints") / "stage1_tokenizer"
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}

@@ -187,9 +187,9 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
     tm = min(_timed(lambda: a @ a, 3))
     rows.append(Row("LLM forward, achieved FLOP/s", 2 * n_params * tokens / t / 1e9, 2 * 2048 ** 3 / tm / 1e9,
                     "GFLOP/s", f"2048x2048 matmul, {llm_dtype}"))
+    rows.append(Row("peak memory (RSS)", _peak_rss_mb(), None, "MB", note="inference, everything above"))
     log("training step ...")
     rows.append(bench_train_step(interp.model_dir, allin, labels, max(2, repeat // 2)))
-    rows.append(Row("peak memory (RSS)", _peak_rss_mb(), None, "MB"))
     meta_file = Path(interp.model_dir) / "training.json" if interp.model_dir else None
     if meta_file and meta_file.is_file():
         import json
@@ -235,7 +235,8 @@ def bench_train_step(model_dir: Path, skel, labels: Sequence[str], repeat: int, 
     ours(), reference()
     t, tr = min(_timed(ours, repeat)), min(_timed(reference, repeat))
     return Row("training stage 2 step (forward + backward)", b / t, b / tr, "samples/s",
-               "loss over every position", f"batch {b}, {data.input_ids.shape[1]} tokens, float32")
+               "loss over every position",
+               f"batch {b}, {data.input_ids.shape[1]} tokens, float32; peak RSS then {_peak_rss_mb():,.0f} MB")
 
 
 def format_table(rows: Sequence[Row]) -> str:

@@ -255,7 +255,7 @@ class EaiLlmModel(nn.Module):
         With ``labels`` the vocabulary head runs only where a next token is supervised (the answers: about a fifth
         of a training batch's positions); the loss is the same mean cross-entropy over those tokens as the
         LLM's own, and ``logits`` holds just those rows. The full-sequence head, its log-softmax and their
-        backward were a third of a training step.
+        backward took about a fifth of a training step (default recipe, 2-core CPU: 4.0 -> 3.1 s per step).
         """
         embeds = self.embed_inputs(input_ids, SkeletonInput(positions, frame_mask, joint_mask, layout_ids))
         if labels is None:

@@ -321,10 +321,10 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
             res = _run_folds(system, groups, out, lambda g: _cues_logreg(records, cues, g), log)
         elif base == "tokenizer-linear":
             res = _run_folds(system, groups, out, lambda g, v=variant: _tokenizer_linear(
-                Path(config), data, records, g, _run_dir(out, v, g), [*overrides, *variants[v]]), log)
+                Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]]), log)
         else:
             res = _run_folds(system, groups, out, lambda g, v=variant, gr=grounded, fu=fused: _llm(
-                Path(config), data, records, g, _run_dir(out, v, g), [*overrides, *variants[v]], explain,
+                Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]], explain,
                 max_new_tokens, dtype, gr, fu), log)
         summary[system] = summarise(res)
         if res:
@@ -340,12 +340,17 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
     return metrics
 
 
-def _run_dir(out: Path, variant: str, group: str) -> Path:
+def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[str] = ()) -> Path:
+    """The fold's run folder of a recipe variant. A variant that only changes what stage 1 does not depend on
+    (STAGE2_ONLY_TOKENIZER_KEYS) starts from the full recipe's stage-1 tokenizer of the fold, so only the LLM's
+    input differs."""
+    from ..training.train import STAGE2_ONLY_TOKENIZER_KEYS
+
     folder = out / "runs" / (variant.lstrip("-") or "full") / group
-    # stage 1 does not depend on the spatio-temporal switch (see STAGE2_ONLY_TOKENIZER_KEYS): that ablation starts
-    # from the full system's stage-1 tokenizer of the fold, so only the LLM's input differs
+    stage2_only = {f"model.tokenizer.{k}" for k in STAGE2_ONLY_TOKENIZER_KEYS}
     shared, own = out / "runs" / "full" / group / STAGE1, folder / STAGE1
-    if variant == "-no-spatio-temporal" and (shared / "model.safetensors").is_file() and not own.exists():
+    if (variant_overrides and all(o.split("=", 1)[0] in stage2_only for o in variant_overrides)
+            and (shared / "model.safetensors").is_file() and not own.exists()):
         shutil.copytree(shared, own)
     return folder
 

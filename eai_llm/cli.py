@@ -193,16 +193,9 @@ def cmd_merge(model: str, out: str) -> int:
     model: a trained model directory.
     out: the merged model directory to write.
     """
-    from .model.modeling import EaiLlmModel
+    from .model.merge import merge_model_dir
 
-    _quiet_model_loading()
-    m = EaiLlmModel.from_pretrained(model)
-    if not hasattr(m.llm, "peft_config"):
-        raise UserError(f"{model}: has no LoRA adapter to merge")
-    m.llm = m.llm.merge_and_unload()
-    m.config.llm.name_or_path = "merged"
-    m.save_pretrained(out, extras={name: json.loads((Path(model) / name).read_text())
-                                   for name in ("cue_stats.json", "training.json") if (Path(model) / name).is_file()})
+    merge_model_dir(model, out)
     print(f"merged model written to {out}")
     return 0
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from eai_llm.cli import main
 
@@ -95,14 +96,24 @@ def test_grounded_decoding_bars_unsupported_cue_phrases(trained):
 
 
 def test_resume_continues_from_checkpoint(trained, tmp_path):
+    from safetensors.torch import load_file
+
     out = tmp_path / "run"
     shutil.copytree(trained / "checkpoints", out / "checkpoints")
-    step = json.loads((out / "checkpoints" / "stage2" / "step.json").read_text())["step"]
-    assert step == 3
+    ckpt = out / "checkpoints" / "stage2" / "step-00000003"
+    assert json.loads((ckpt / "manifest.json").read_text())["step"] == 3
+    # only what training changes: no base LLM weights (the tiny Llama's embeddings, its frozen projections)
+    assert {p.name for p in ckpt.iterdir()} == {"trainable.safetensors", "optimizer.pt", "scheduler.pt", "rng-0.pt",
+                                                "state.json", "recipe.json", "manifest.json"}
+    names = load_file(str(ckpt / "trainable.safetensors")).keys()
+    assert names and all(".lora_" in n or n.startswith("projector.") for n in names)
     assert main(["train", "--config", str(TINY), "--output-dir", str(out), "--no-progress", "--resume",
                  "--override", f"cache_dir={trained / 'cache'}"]) == 0
     meta = json.loads((out / "model" / "training.json").read_text())
     assert meta["stage2"]["resumed_at"] == 3
+    for part in ("adapter/adapter_model.safetensors", "projector.safetensors"):       # bitwise the same model
+        a, b = load_file(str(trained / "model" / part)), load_file(str(out / "model" / part))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), part
 
 
 def test_resume_refuses_a_checkpoint_of_another_recipe(trained, tmp_path, capsys):

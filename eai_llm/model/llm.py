@@ -99,8 +99,16 @@ def _resolve(name_or_path: str) -> str:
     return name_or_path
 
 
-def load_text_tokenizer(cfg: LlmConfig, model_dir: Path | None = None):
-    """The LLM's text tokenizer (a tiny model saved inside ``model_dir`` has its own copy)."""
+def load_text_tokenizer(cfg: LlmConfig, model_dir: Path | None = None, *, verbose: bool = False):
+    """The LLM's text tokenizer (a tiny model saved inside ``model_dir`` has its own copy). Quiet unless
+    ``verbose``."""
+    from .quiet import quiet_loading
+
+    with quiet_loading(verbose):
+        return _load_text_tokenizer(cfg, model_dir)
+
+
+def _load_text_tokenizer(cfg: LlmConfig, model_dir: Path | None):
     from transformers import AutoTokenizer
 
     if cfg.name_or_path in SAVED_IN_MODEL_DIR and model_dir is not None and (model_dir / "llm").is_dir():
@@ -151,15 +159,49 @@ def inference_dtype(requested: str, device: str | object = "cpu"):
     return getattr(torch, requested)
 
 
-def load_llm(cfg: LlmConfig, *, model_dir: Path | None = None, vocab_size: int | None = None, seed: int = 0):
-    """The base causal LM (no adapter). A tiny random model is read from ``model_dir/llm`` when saved there."""
+def load_llm(cfg: LlmConfig, *, model_dir: Path | None = None, vocab_size: int | None = None, seed: int = 0,
+             verbose: bool = False):
+    """The base causal LM (no adapter). A tiny random or merged model is read from ``model_dir/llm`` when saved
+    there (strictly: every weight present with its shape). Quiet unless ``verbose`` (no "Loading weights" bar,
+    no bitsandbytes / transformers warnings)."""
+    from .quiet import quiet_loading
+
+    with quiet_loading(verbose):
+        return _load_llm(cfg, model_dir, vocab_size, seed)
+
+
+def _saved_llm(model_dir: Path, dtype):
+    """``model_dir/llm`` strictly: a missing or mis-shaped weight is an error (transformers would re-initialise
+    it at random with a warning)."""
+    from transformers import AutoModelForCausalLM
+
+    from .weights import ModelLoadError, refuse_pickled
+
+    folder = model_dir / "llm"
+    refuse_pickled(model_dir, folder)
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, output_loading_info=True,
+                                                           use_safetensors=True)
+    except (OSError, ValueError, RuntimeError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ModelLoadError(f"{model_dir}: llm/: cannot be loaded ({first[:300]})") from None
+    bad = sorted(info.get("missing_keys") or []) + sorted(str(k[0] if isinstance(k, tuple) else k)
+                                                         for k in info.get("mismatched_keys") or [])
+    if bad:
+        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise ModelLoadError(f"{model_dir}: llm/: {len(bad)} weights missing or of another shape: "
+                             f"{', '.join(bad[:3])}{more}")
+    return model
+
+
+def _load_llm(cfg: LlmConfig, model_dir: Path | None, vocab_size: int | None, seed: int):
     import torch
     from transformers import AutoModelForCausalLM
 
     dtype = getattr(torch, cfg.dtype)
     if cfg.name_or_path in SAVED_IN_MODEL_DIR:
         if model_dir is not None and (model_dir / "llm").is_dir():
-            return AutoModelForCausalLM.from_pretrained(model_dir / "llm", dtype=dtype)
+            return _saved_llm(model_dir, dtype)
         if cfg.name_or_path == "merged":
             raise FileNotFoundError(f"{model_dir}: a merged model needs its llm/ folder")
         if vocab_size is None:

@@ -17,9 +17,7 @@ A model directory holds::
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -34,6 +32,7 @@ from ..tokenizer.mgst import SkeletonTokenizer
 from .config import EaiLlmConfig
 from .llm import SAVED_IN_MODEL_DIR, load_llm, load_text_tokenizer
 from .processor import IGNORE, EaiProcessor
+from .weights import MissingModelFile, ModelLoadError, check_tensors, read_safetensors, refuse_pickled
 
 __all__ = ["SkeletonInput", "Projector", "EaiLlmModel", "PlaceholderCountError"]
 
@@ -105,6 +104,33 @@ def _wrap_lora(llm, cfg: EaiLlmConfig):
     return get_peft_model(llm, lora)
 
 
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def _load_adapter(model_dir: Path, base):
+    """The base LLM with the saved LoRA adapter, loaded strictly (every LoRA tensor the adapter config implies,
+    with its shape; safetensors only)."""
+    from peft import PeftModel
+    from peft.utils import get_peft_model_state_dict
+
+    folder = model_dir / "adapter"
+    refuse_pickled(model_dir, folder)
+    for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
+        if not (folder / name).is_file():
+            raise MissingModelFile(f"{model_dir}: adapter/{name}: missing")
+    weights = folder / ADAPTER_WEIGHTS
+    saved = read_safetensors(model_dir, weights)
+    try:
+        # a shape that does not fit is left out here and reported below (peft would raise a multi-line error)
+        llm = PeftModel.from_pretrained(base, folder, ignore_mismatched_sizes=True)
+    except Exception as err:   # peft / torch raise several types for a config or a shape that does not fit
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ModelLoadError(f"{model_dir}: adapter/: cannot be applied to the base LLM ({first[:300]})") from None
+    check_tensors(model_dir, weights, saved, get_peft_model_state_dict(llm))
+    return llm
+
+
 def _plain_base(llm):
     """The base LLM without LoRA layers (a copy when ``llm`` is a peft model; used for tiny/merged bases)."""
     if not hasattr(llm, "peft_config"):
@@ -146,61 +172,77 @@ class EaiLlmModel(nn.Module):
     # ---- construction -----------------------------------------------------------------------
     @classmethod
     def build(cls, config: EaiLlmConfig, *, skeleton_tokenizer: SkeletonTokenizer | None = None,
-              seed: int = 0) -> "EaiLlmModel":
-        """A new model: base LLM + fresh LoRA adapter, a new (or given, e.g. stage-1) skeleton tokenizer."""
+              seed: int = 0, verbose: bool = False) -> "EaiLlmModel":
+        """A new model: base LLM + fresh LoRA adapter, a new (or given, e.g. stage-1) skeleton tokenizer
+        (loading quiet unless ``verbose``)."""
         torch.manual_seed(seed)
-        text_tok = load_text_tokenizer(config.llm)
-        llm = load_llm(config.llm, vocab_size=len(text_tok), seed=seed)
+        text_tok = load_text_tokenizer(config.llm, verbose=verbose)
+        llm = load_llm(config.llm, vocab_size=len(text_tok), seed=seed, verbose=verbose)
         llm = _wrap_lora(llm, config)
         tok = skeleton_tokenizer if skeleton_tokenizer is not None else SkeletonTokenizer(config.tokenizer)
         return cls(config, tok, llm, EaiProcessor(text_tok, config))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu", dtype: str | None = None,
-                        merge_adapter: bool = False) -> "EaiLlmModel":
-        """Load a model directory strictly (every part must be present and match the config).
+                        merge_adapter: bool = False, verbose: bool = False) -> "EaiLlmModel":
+        """Load a model directory strictly: every adapter, projector and skeleton-tokenizer tensor present with
+        the shape the config implies, safetensors only, or a one-line :class:`~eai_llm.model.weights.ModelLoadError`
+        naming the directory, the file and what is wrong.
 
         For inference: ``dtype`` casts the LLM (``"auto"``: bfloat16 where the device runs it natively, see
         :func:`~eai_llm.model.llm.inference_dtype`; the skeleton tokenizer and projector stay float32) and
         ``merge_adapter`` folds the LoRA weights into the base (same outputs, no adapter overhead per call).
+        Loading is quiet (no third-party progress bars, warnings or log lines); ``verbose=True`` shows them.
         """
-        from peft import PeftModel
-        from safetensors.torch import load_file
+        from .quiet import quiet_loading
 
         path = Path(path)
         if not path.is_dir():
-            raise FileNotFoundError(f"{path}: not a model directory")
+            raise MissingModelFile(f"{path}: not a model directory")
+        with quiet_loading(verbose):
+            return cls._load(path, device, dtype, merge_adapter, verbose)
+
+    @classmethod
+    def _load(cls, path: Path, device, dtype: str | None, merge_adapter: bool, verbose: bool) -> "EaiLlmModel":
         config = EaiLlmConfig.load(path / "config.json")
-        text_tok = load_text_tokenizer(config.llm, path)
+        text_tok = load_text_tokenizer(config.llm, path, verbose=verbose)
         llm_cfg = config.llm
         if dtype is not None and not llm_cfg.load_in_4bit:
             from .llm import inference_dtype
 
             # load the weights in the wanted precision (no float32 copy in memory first)
             llm_cfg = replace(llm_cfg, dtype=str(inference_dtype(dtype, device)).removeprefix("torch."))
-        base = load_llm(llm_cfg, model_dir=path)
+        base = load_llm(llm_cfg, model_dir=path, verbose=verbose)
         adapter = path / "adapter"
-        llm = PeftModel.from_pretrained(base, adapter) if adapter.is_dir() else base
+        llm = _load_adapter(path, base) if adapter.is_dir() else base
         tok = SkeletonTokenizer.from_pretrained(path / "skeleton_tokenizer")
         if tok.config.to_dict() != config.tokenizer.to_dict():
-            raise ValueError(f"{path / 'skeleton_tokenizer'}: its config differs from {path / 'config.json'}")
+            raise ModelLoadError(f"{path / 'skeleton_tokenizer'}: its config differs from {path / 'config.json'}")
         model = cls(config, tok, llm, EaiProcessor(text_tok, config))
         proj = path / "projector.safetensors"
-        if not proj.is_file():
-            raise FileNotFoundError(f"{proj}: missing")
-        model.projector.load_state_dict(load_file(str(proj)), strict=True)
+        state = read_safetensors(path, proj)
+        check_tensors(path, proj, state, model.projector.state_dict())
+        model.projector.load_state_dict(state, strict=True)
         if merge_adapter and hasattr(model.llm, "peft_config") and not config.llm.load_in_4bit:
             model.llm = model.llm.merge_and_unload()
             _contiguous_head_input(model.llm)
         return model.to(device).eval()
 
-    def save_pretrained(self, path: str | Path, extras: dict[str, object] | None = None) -> Path:
-        """Write the model directory atomically (a temp folder renamed into place)."""
+    def save_pretrained(self, path: str | Path, extras: dict[str, object] | None = None, *,
+                        card: str | None = None, files: dict[str, Path] | None = None) -> Path:
+        """Write the model directory atomically (a temp folder, fsynced, renamed into place), hub-ready: a
+        ``README.md`` card with the hub metadata block (``card``, else one generated from the config and the
+        ``training.json`` extra), the adapter's base model as a hub id, files 0644 and folders 0755.
+
+        ``extras``: JSON files to write beside the weights (name -> value); ``files``: files to copy in as they are
+        (name -> source path), e.g. a source model's ``calibration.json`` when merging."""
         from safetensors.torch import save_file
 
+        from .card import CARD_NAME, generated_card, hub_base_model
+        from .folder import hub_adapter_config, new_temp_dir, publish
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", dir=path.parent))
+        tmp = new_temp_dir(path)
         try:
             self.config.save(tmp / "config.json")
             self.skeleton_tokenizer.save_pretrained(tmp / "skeleton_tokenizer")
@@ -209,16 +251,21 @@ class EaiLlmModel(nn.Module):
             if hasattr(self.llm, "peft_config"):
                 self.llm.save_pretrained(tmp / "adapter")
                 (tmp / "adapter" / "README.md").unlink(missing_ok=True)   # peft's empty model-card template
+                hub_adapter_config(tmp / "adapter", hub_base_model(self.config.llm.name_or_path))
             if self.config.llm.name_or_path in SAVED_IN_MODEL_DIR:
                 _plain_base(self.llm).save_pretrained(tmp / "llm")
                 self.processor.tokenizer.save_pretrained(tmp / "llm")
+            for name, src in (files or {}).items():
+                (shutil.copytree if Path(src).is_dir() else shutil.copyfile)(src, tmp / name)
             for name, value in (extras or {}).items():
                 (tmp / name).write_text(json.dumps(value, indent=2))
-            old = path.with_name(path.name + ".old")
-            if path.exists():
-                os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            if card is None:
+                training = (extras or {}).get("training.json")
+                card = generated_card(self.config, training=training if isinstance(training, dict) else None,
+                                      datasets=(training or {}).get("datasets", []) if isinstance(training, dict)
+                                      else [])
+            (tmp / CARD_NAME).write_text(card)
+            publish(tmp, path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -311,19 +311,24 @@ class SkeletonTokenizer(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> "SkeletonTokenizer":
-        """Load strictly: every weight must be present and match the saved config."""
-        from safetensors.torch import load_file
+        """Load strictly: safetensors only, every weight present with the shape the saved config implies, or
+        a one-line :class:`~eai_llm.model.weights.ModelLoadError` naming the folder, the file and the problem."""
+        from ..model.weights import MissingModelFile, ModelLoadError, check_tensors, read_safetensors, refuse_pickled
 
         path = Path(path)
         cfg_file, weights = path / CONFIG_NAME, path / WEIGHTS_NAME
+        refuse_pickled(path)
         for f in (cfg_file, weights):
             if not f.is_file():
-                raise FileNotFoundError(f"{f}: missing, expected a skeleton-tokenizer directory with {CONFIG_NAME} and {WEIGHTS_NAME}")
+                raise MissingModelFile(f"{f}: missing, expected a skeleton-tokenizer directory with {CONFIG_NAME} "
+                                       f"and {WEIGHTS_NAME}")
         try:
             data = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{cfg_file}: not valid JSON ({err})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ModelLoadError(f"{cfg_file}: not valid JSON ({err})") from None
         model = cls(SkeletonTokenizerConfig.from_dict(data, source=str(cfg_file)))
-        model.load_state_dict(load_file(str(weights)), strict=True)
+        state = read_safetensors(path, weights)
+        check_tensors(path, weights, state, model.state_dict())
+        model.load_state_dict(state, strict=True)
         model.eval()
         return model

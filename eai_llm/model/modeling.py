@@ -4,8 +4,9 @@ Data path: windows -> :class:`SkeletonTokenizer` tokens (B, N, D) -> projector (
 LLM's ``inputs_embeds`` at the N placeholder positions the processor put in the prompt (a count mismatch
 raises) -> label log-likelihoods over a closed label set (one pass) or generated text.
 
-A model directory holds::
+A model directory (hub-ready: see :mod:`eai_llm.model.folder`; loaded strictly: :mod:`eai_llm.model.weights`) holds::
 
+    README.md               model card with the hub metadata block (:mod:`eai_llm.model.card`)
     config.json             EaiLlmConfig
     skeleton_tokenizer/     config.json + model.safetensors
     projector.safetensors

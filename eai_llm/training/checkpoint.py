@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 __all__ = ["CheckpointError", "KEEP", "recipe_hash", "write_manifest", "verify_manifest", "save_checkpoint",
-           "find_checkpoint", "load_checkpoint", "list_checkpoints"]
+           "find_checkpoint", "load_checkpoint", "list_checkpoints", "trim_log"]
 
 KEEP = 2
 PREFIX = "step-"
@@ -185,3 +185,21 @@ def load_checkpoint(folder: Path, *, accelerator, model, optimizer, scheduler) -
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", map_location="cpu", weights_only=True))
     _set_rng_state(torch.load(folder / f"rng-{accelerator.process_index}.pt", weights_only=True))
     return json.loads((folder / "state.json").read_text())
+
+
+def trim_log(path: Path, accelerator, keep) -> None:
+    """Keep only the rows of ``log.jsonl`` for which ``keep(row)`` holds (a resumed run continues the log
+    exactly: rows written after the checkpoint it resumes from are dropped, so none is written twice)."""
+    if not accelerator.is_main_process or not path.is_file():
+        return
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:      # a row cut short by the interruption
+            continue
+        if isinstance(row, dict) and keep(row):
+            rows.append(line)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(r + "\n" for r in rows))
+    tmp.replace(path)

@@ -31,7 +31,7 @@ from ..tokenizer.mgst import SkeletonTokenizer
 from .data import (WindowArrays, alignment_text, cue_stats_of, instruction, label_vocabulary, load_sources,
                    mirror_batch, write_json)
 from .checkpoint import (MANIFEST, CheckpointError, find_checkpoint, load_checkpoint, recipe_hash, save_checkpoint,
-                         verify_manifest, write_manifest)
+                         trim_log, verify_manifest, write_manifest)
 from .recipe import TrainRecipe
 
 __all__ = ["train"]
@@ -47,24 +47,6 @@ def _log(path: Path, accelerator, **row) -> None:
     if accelerator.is_main_process:
         with path.open("a") as f:
             f.write(json.dumps(row) + "\n")
-
-
-def _trim_log(path: Path, accelerator, keep) -> None:
-    """Keep only the rows of ``log.jsonl`` for which ``keep(row)`` holds (a resumed run continues the log
-    exactly: rows written after the checkpoint it resumes from are dropped, so none is written twice)."""
-    if not accelerator.is_main_process or not path.is_file():
-        return
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:      # a row cut short by the interruption
-            continue
-        if isinstance(row, dict) and keep(row):
-            rows.append(line)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(r + "\n" for r in rows))
-    tmp.replace(path)
 
 
 class _AlignHeads(torch.nn.Module):
@@ -214,7 +196,7 @@ def stage1_tokenizer(recipe: TrainRecipe, out: Path, accelerator, *, resume: boo
         for k in STAGE2_ONLY_TOKENIZER_KEYS:
             setattr(tokenizer.config, k, getattr(recipe.model.tokenizer, k))
         return tokenizer, json.loads(speed_file.read_text()) if speed_file.is_file() else {}
-    _trim_log(out / "log.jsonl", accelerator, lambda row: False)     # stage 1 starts over: so does its log
+    trim_log(out / "log.jsonl", accelerator, lambda row: False)     # stage 1 starts over: so does its log
     if sources is None:
         sources = load_sources(recipe, progress=progress and accelerator.is_main_process)
     tokenizer = train_stage1(recipe, sources, cue_stats_of(sources) if stats is None else stats, accelerator, out,
@@ -303,7 +285,7 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
         state = load_checkpoint(found, accelerator=accelerator, model=model, optimizer=opt, scheduler=sched)
         start, losses = state["step"], list(state["losses"])
         accelerator.print(f"resumed stage 2 from step {start} ({found})")
-    _trim_log(out / "log.jsonl", accelerator, lambda row: row.get("stage") == 1 or row.get("step", 0) <= start)
+    trim_log(out / "log.jsonl", accelerator, lambda row: row.get("stage") == 1 or row.get("step", 0) <= start)
     wrapped.train()
     model.skeleton_tokenizer.train(s2.tokenizer_lr > 0)
     bar = _progress(accelerator, steps, "stage 2: LoRA", progress)

@@ -86,13 +86,15 @@ def test_interrupted_save_resumes_from_the_last_complete_checkpoint(reference, t
     assert log_rows(out) == log_rows(reference)
 
 
-def test_truncated_checkpoint_falls_back_to_the_previous_one(reference, tmp_path, capsys):
+@pytest.mark.parametrize("name,problem", [("optimizer.pt", "optimizer.pt has"), ("recipe.json", "recipe.json has"),
+                                          ("manifest.json", "manifest.json is damaged")])
+def test_truncated_checkpoint_falls_back_to_the_previous_one(reference, tmp_path, capsys, name, problem):
     out = interrupted_copy(reference, tmp_path / "run")
-    opt = out / "checkpoints" / "stage2" / "step-00000004" / "optimizer.pt"
-    opt.write_bytes(opt.read_bytes()[: opt.stat().st_size // 2])
+    f = out / "checkpoints" / "stage2" / "step-00000004" / name
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
     assert train(out, reference / "cache", "--resume") == 0
     said = capsys.readouterr().out
-    assert "skipped damaged checkpoint step-00000004 (optimizer.pt has" in said and "resuming from step-00000002" in said
+    assert f"skipped damaged checkpoint step-00000004 ({problem}" in said and "resuming from step-00000002" in said
     assert json.loads((out / "model" / "training.json").read_text())["stage2"]["resumed_at"] == 2
     assert_same_model(reference, out)
 

@@ -155,10 +155,12 @@ def find_checkpoint(root: Path, recipe_key: dict, processes: int, say: Callable[
                               "or train into another --output-dir")
     damaged = []
     for folder in list_checkpoints(root):
-        check_recipe(folder)
-        _, problem = verify_manifest(folder, step=int(folder.name[len(PREFIX):]), recipe_sha256=recipe_hash(recipe_key),
-                                     processes=processes)
+        manifest, problem = verify_manifest(folder, step=int(folder.name[len(PREFIX):]), processes=processes)
         if problem is None:
+            check_recipe(folder)                  # another recipe: one line naming what changed
+            if manifest.get("recipe_sha256") != recipe_hash(recipe_key):
+                raise CheckpointError(f"{folder}: checkpoint was made with a different recipe; delete it or train "
+                                      "into another --output-dir")
             if damaged:
                 say(f"{root}: skipped damaged checkpoint {'; '.join(damaged)}; resuming from {folder.name}")
             return folder

@@ -184,12 +184,12 @@ def stage1_tokenizer(recipe: TrainRecipe, out: Path, accelerator, *, resume: boo
     and saved there with its speed and recipe."""
     stage1_dir = out / "checkpoints" / "stage1_tokenizer"
     if resume and (stage1_dir / "model.safetensors").is_file():
-        check_resumable(stage1_dir, recipe, 1)
         if (stage1_dir / MANIFEST).is_file():
-            _, problem = verify_manifest(stage1_dir, recipe_sha256=recipe_hash(recipe_key(recipe, 1)))
+            _, problem = verify_manifest(stage1_dir)
             if problem:
                 raise CheckpointError(f"{stage1_dir}: damaged stage-1 checkpoint ({problem}); delete it or train "
                                       "into another --output-dir")
+        check_resumable(stage1_dir, recipe, 1)
         speed_file = stage1_dir / "speed.json"
         accelerator.print("resumed: stage 1 already done")
         tokenizer = SkeletonTokenizer.from_pretrained(stage1_dir)

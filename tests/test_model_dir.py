@@ -195,3 +195,21 @@ def test_loading_writes_nothing_to_stderr_unless_verbose(saved, capfd):
         assert "Loading weights" in capfd.readouterr().err
     finally:
         (hf_logging.enable_progress_bar if bars else hf_logging.disable_progress_bar)()
+
+
+def test_quiet_loading_silences_the_bitsandbytes_kernel_line(caplog):
+    """bitsandbytes logs this from ``bitsandbytes.backends.cpu.ops`` when it is imported without its CPU kernels
+    (during a model load, through peft); without handlers it reaches stderr through logging's last-resort handler
+    (pytest's own handler catches it here, so the records are checked)."""
+    from eai_llm.model.quiet import quiet_loading
+
+    line = "Failed to load CPU gemm_4bit_forward from kernels-community: x. Please make sure you already `pip install kernels`"
+    log = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    with caplog.at_level(logging.WARNING, logger="bitsandbytes.backends.cpu.ops"):
+        log.setLevel(logging.NOTSET)        # at_level sets the child; leave the level to its parents as in a real run
+        with quiet_loading():
+            log.warning(line)
+        assert not [r for r in caplog.records if "gemm_4bit_forward" in r.getMessage()]
+        with quiet_loading(verbose=True):
+            log.warning(line)
+        assert [r for r in caplog.records if "gemm_4bit_forward" in r.getMessage()]

@@ -176,10 +176,13 @@ class EaiLlmModel(nn.Module):
               seed: int = 0, verbose: bool = False) -> "EaiLlmModel":
         """A new model: base LLM + fresh LoRA adapter, a new (or given, e.g. stage-1) skeleton tokenizer
         (loading quiet unless ``verbose``)."""
+        from .quiet import quiet_loading
+
         torch.manual_seed(seed)
         text_tok = load_text_tokenizer(config.llm, verbose=verbose)
         llm = load_llm(config.llm, vocab_size=len(text_tok), seed=seed, verbose=verbose)
-        llm = _wrap_lora(llm, config)
+        with quiet_loading(verbose):          # importing peft imports bitsandbytes, which may log a kernel warning
+            llm = _wrap_lora(llm, config)
         tok = skeleton_tokenizer if skeleton_tokenizer is not None else SkeletonTokenizer(config.tokenizer)
         return cls(config, tok, llm, EaiProcessor(text_tok, config))
 

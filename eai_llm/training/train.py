@@ -281,6 +281,8 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
     start, losses = 0, []
     found = find_checkpoint(ckpt, key, accelerator.num_processes, accelerator.print,
                             lambda folder: check_resumable(folder, recipe, 2)) if resume else None
+    if not resume and accelerator.is_main_process:
+        shutil.rmtree(ckpt, ignore_errors=True)     # a fresh run: an earlier run's checkpoints must not mix in
     if found is not None:
         state = load_checkpoint(found, accelerator=accelerator, model=model, optimizer=opt, scheduler=sched)
         start, losses = state["step"], list(state["losses"])

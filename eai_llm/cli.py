@@ -211,7 +211,7 @@ def cmd_merge(model: str, out: str) -> int:
 def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | None = None, config: str | None = None,
                  protocol: str = "loco", systems: list | None = None, groups: list | None = None,
                  override: list | None = None, no_explain: bool = False, max_new_tokens: int = 40,
-                 dtype: str = "auto") -> int:
+                 dtype: str = "auto", reexpress: list | None = None) -> int:
     """Evaluate: leave-one-content-type-out (train per fold from --config) or holdout (a trained --model).
 
     data: the evaluation clips (a Bandai-style folder; holdout also takes one subfolder per label).
@@ -225,6 +225,7 @@ def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | N
     no_explain: skip explanation generation (no faithfulness / consistency).
     max_new_tokens: explanation length limit.
     dtype: the LLM's precision when predicting (auto: bfloat16 where native, else float32).
+    reexpress: loco: also score the held-out clips re-expressed in these smaller layouts (h36m_17 kinect_v2 emotion_gait_16) with the same fold models.
     """
     from .evaluation.evaluate import evaluate_holdout, evaluate_loco
 
@@ -234,7 +235,8 @@ def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | N
     if protocol == "loco":
         kwargs = {"systems": systems} if systems else {}
         metrics = evaluate_loco(data, out, config=config, groups=groups, overrides=override or [],
-                                explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype, **kwargs)
+                                explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype,
+                                reexpress=reexpress or [], **kwargs)
     elif protocol == "holdout":
         metrics = evaluate_holdout(data, model, out, explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype)
     else:

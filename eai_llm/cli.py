@@ -281,7 +281,7 @@ def cmd_demo(model: str | None = None, host: str = "127.0.0.1", port: int = 7860
 
 @command
 def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int = 32, repeat: int = 5,
-                  out: str | None = None, dtype: str = "auto") -> int:
+                  out: str | None = None, dtype: str = "auto", no_4bit: bool = False) -> int:
     """Benchmark loading, tokenizer, classification and explanation, each beside a reference timed in the same run.
 
     model: a model directory (default: the bundled model).
@@ -291,6 +291,7 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
     out: also write the table (markdown) to this file.
     dtype: the LLM's precision (auto: bfloat16 where native, else float32; whole-clip classification is then
         also timed in float32 as the reference).
+    no_4bit: skip the rows of the LLM quantised to 4 bit (bitsandbytes) beside bfloat16 and float32.
     """
     from .evaluation.benchmark import format_table, run_benchmark
 
@@ -301,7 +302,7 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
     if not files:
         raise UserError(f"{folder}: no clips (.bvh, .npz, .csv) to benchmark")
     _quiet_model_loading()
-    table = format_table(run_benchmark(model, files, repeat=repeat, dtype=dtype, log=lambda m: print(m, file=sys.stderr)))
+    table = format_table(run_benchmark(model, files, repeat=repeat, dtype=dtype, quantized=not no_4bit, log=lambda m: print(m, file=sys.stderr)))
     print(table)
     if out:
         Path(out).write_text(table + "\n")

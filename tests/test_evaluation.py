@@ -130,6 +130,13 @@ def test_benchmark_table_on_a_tiny_model(tiny_model, tmp_path):
                 "achieved FLOP/s", "peak memory"):
         assert row in table
     assert "x |" in table      # at least one ratio against a same-run reference
+    pytest.importorskip("bitsandbytes", reason="the 4-bit rows need bitsandbytes (the quant extra)")
+    rows = {l.split(" | ")[0].lstrip("| "): l for l in table.splitlines()}
+    memory = rows["LLM weights, 4 bit (NF4)"]
+    ratio = float(memory.split(" | ")[3].rstrip("x"))
+    assert "(bfloat16)" in memory and 0 < ratio < 1      # 4-bit weights take less memory than bfloat16
+    assert "(bfloat16)" in rows["label scoring, batch 1, LLM in 4 bit (p50)"]
+    assert "clips/s" in rows["classification, whole clips, LLM in 4 bit"]
 
 
 def test_heldout_temperature_softens_overconfident_predictions(tmp_path):

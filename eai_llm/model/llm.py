@@ -159,12 +159,20 @@ def load_llm(cfg: LlmConfig, *, model_dir: Path | None = None, vocab_size: int |
     dtype = getattr(torch, cfg.dtype)
     if cfg.name_or_path in SAVED_IN_MODEL_DIR:
         if model_dir is not None and (model_dir / "llm").is_dir():
-            return AutoModelForCausalLM.from_pretrained(model_dir / "llm", dtype=dtype)
+            return AutoModelForCausalLM.from_pretrained(model_dir / "llm", **_quantised(cfg, dtype))
         if cfg.name_or_path == "merged":
             raise FileNotFoundError(f"{model_dir}: a merged model needs its llm/ folder")
         if vocab_size is None:
             raise ValueError("tiny-random LLM: vocab_size is needed to build a new one")
         return tiny_llama(cfg, vocab_size, seed).to(dtype)
+    return AutoModelForCausalLM.from_pretrained(_resolve(cfg.name_or_path), **_quantised(cfg, dtype))
+
+
+def _quantised(cfg: LlmConfig, dtype) -> dict:
+    """from_pretrained keyword arguments: the dtype, and with ``load_in_4bit`` a BitsAndBytesConfig (NF4, double
+    quantisation, bfloat16 compute for a float32 recipe; bitsandbytes >= 0.46 runs it on the CPU too)."""
+    import torch
+
     kwargs = {"dtype": dtype}
     if cfg.load_in_4bit:
         from transformers import BitsAndBytesConfig
@@ -172,4 +180,4 @@ def load_llm(cfg: LlmConfig, *, model_dir: Path | None = None, vocab_size: int |
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if cfg.dtype == "float32" else dtype)
-    return AutoModelForCausalLM.from_pretrained(_resolve(cfg.name_or_path), **kwargs)
+    return kwargs

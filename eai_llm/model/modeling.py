@@ -157,12 +157,14 @@ class EaiLlmModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu", dtype: str | None = None,
-                        merge_adapter: bool = False) -> "EaiLlmModel":
+                        merge_adapter: bool = False, load_in_4bit: bool = False) -> "EaiLlmModel":
         """Load a model directory strictly (every part must be present and match the config).
 
         For inference: ``dtype`` casts the LLM (``"auto"``: bfloat16 where the device runs it natively, see
         :func:`~eai_llm.model.llm.inference_dtype`; the skeleton tokenizer and projector stay float32) and
         ``merge_adapter`` folds the LoRA weights into the base (same outputs, no adapter overhead per call).
+        ``load_in_4bit`` quantises the base LLM to 4 bit on loading (bitsandbytes NF4) even when it was trained
+        in full precision (the adapter then stays separate).
         """
         from peft import PeftModel
         from safetensors.torch import load_file
@@ -171,9 +173,11 @@ class EaiLlmModel(nn.Module):
         if not path.is_dir():
             raise FileNotFoundError(f"{path}: not a model directory")
         config = EaiLlmConfig.load(path / "config.json")
+        if load_in_4bit and not config.llm.load_in_4bit:
+            config = replace(config, llm=replace(config.llm, load_in_4bit=True))
         text_tok = load_text_tokenizer(config.llm, path)
         llm_cfg = config.llm
-        if dtype is not None and not llm_cfg.load_in_4bit:
+        if dtype is not None:   # with load_in_4bit: the precision of the parts that stay unquantised
             from .llm import inference_dtype
 
             # load the weights in the wanted precision (no float32 copy in memory first)

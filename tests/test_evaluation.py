@@ -214,6 +214,14 @@ def test_loco_reexpressed_rigs_and_dataset2_in_every_fold(real_data, tmp_path):
     assert training["data"]["emotion"]["clips"] < 63                      # dataset-1's walks are held out
     labels = json.loads((run / "model" / "config.json").read_text())["label_sets"]
     assert labels["style2"] == ["elderly", "normal", "youthful"]     # the styles present, in STYLE2_LABELS order
+    from eai_llm.interpreter import EmotionInterpreter
+
+    interp = EmotionInterpreter.from_pretrained(run / "model")
+    res = interp.interpret(d2 / "data" / "dataset-2_walk_elderly_001.bvh", task="style2", max_new_tokens=4)
+    assert res.task == "style2" and set(res.probabilities) == set(labels["style2"])
+    assert res.raw_explanation.startswith("Style:")
+    assert not any(c.startswith("style2:") for c in interp.model.skeleton_tokenizer.config.labels[:7])
+    assert {f"style2:{l}" for l in labels["style2"]} <= set(interp.model.skeleton_tokenizer.config.labels)
     report = (out / "report.md").read_text()
     assert "Full rig vs each layout" in report and "| llm |" in report
     row = next(l for l in report.splitlines() if l.startswith("| tokenizer-linear |") and "(" in l)

@@ -245,7 +245,7 @@ def bench_4bit(model_dir: Path, clips: Sequence, one, question: str, labels: Seq
         Row("label scoring, batch 1, LLM in 4 bit (p50)", q[1], bf[1], "ms", "bfloat16",
             f"float32 {fp[1]:,.0f} ms ({q[1] / fp[1]:.2f}x); 4-bit compute and the rest in bfloat16, adapter unmerged"),
         Row("classification, whole clips, LLM in 4 bit", q[2], bf[2], "clips/s", "bfloat16",
-            f"float32 {fp[2]:,.2f} clips/s ({q[2] / fp[2]:.2f}x); {len(clips)} clips"),
+            f"float32 {_num(fp[2])} clips/s ({q[2] / fp[2]:.2f}x); {len(clips)} clips"),
     ]
 
 
@@ -284,11 +284,16 @@ def bench_train_step(model_dir: Path, skel, labels: Sequence[str], repeat: int, 
                f"batch {b}, {data.input_ids.shape[1]} tokens, float32; peak RSS then {_peak_rss_mb():,.0f} MB")
 
 
+def _num(x: float) -> str:
+    """One decimal, but three significant digits below 1 (0.032 clips/s must not print as 0.0)."""
+    return f"{x:.3g}" if 0 < abs(x) < 1 else f"{x:,.1f}"
+
+
 def format_table(rows: Sequence[Row]) -> str:
     lines = [f"machine: {platform.machine()} {platform.processor() or ''}".rstrip(),
              "| measurement | ours | reference | ours / reference | note |", "| --- | --- | --- | --- | --- |"]
     for r in rows:
-        ref = f"{r.reference:,.1f} {r.unit} ({r.reference_name})" if r.reference else "–"
+        ref = f"{_num(r.reference)} {r.unit} ({r.reference_name})" if r.reference else "–"
         ratio = f"{r.ratio:.2f}x" if r.ratio else "–"
-        lines.append(f"| {r.name} | {r.ours:,.1f} {r.unit} | {ref} | {ratio} | {r.note} |")
+        lines.append(f"| {r.name} | {_num(r.ours)} {r.unit} | {ref} | {ratio} | {r.note} |")
     return "\n".join(lines)

@@ -117,3 +117,24 @@ def test_reexpress_batch_probability_and_off_by_default():
     changed = np.array([l != "bandai_namco_22" for l in lay])
     assert 0.4 < changed.mean() < 0.6 and set(np.array(lay)[changed]) == set(REEXPRESS_LAYOUTS)
     assert (m[~changed]).all() and not m[changed].all(axis=1).any()
+
+
+def test_training_with_smaller_rig_augmentation(tmp_path):
+    """reexpress_p > 0 runs through both stages (re-expressed windows with their rig's layout id) and is recorded
+    in the checkpoint's recipe key; p = 0 leaves the key as recipes from before the option had it."""
+    import json
+    from pathlib import Path
+
+    from eai_llm.cli import main
+    from eai_llm.training.recipe import load_recipe
+    from eai_llm.training.train import recipe_key
+
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(tiny), "--output-dir", str(out), "--no-progress", "--override",
+                 f"cache_dir={tmp_path / 'cache'}", "reexpress_p=0.5", "stage1.epochs=2", "stage2.max_steps=2"]) == 0
+    losses = [json.loads(l)["loss"] for l in (out / "log.jsonl").read_text().splitlines()]
+    assert losses and all(np.isfinite(losses))
+    saved = json.loads((out / "checkpoints" / "stage1_tokenizer" / "recipe.json").read_text())
+    assert saved["reexpress_p"] == 0.5 and saved["reexpress_layouts"] == list(REEXPRESS_LAYOUTS)
+    assert "reexpress_p" not in recipe_key(load_recipe(tiny), 1)

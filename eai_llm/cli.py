@@ -204,7 +204,7 @@ def cmd_merge(model: str, out: str) -> int:
 def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | None = None, config: str | None = None,
                  protocol: str = "loco", systems: list | None = None, groups: list | None = None,
                  override: list | None = None, no_explain: bool = False, max_new_tokens: int = 40,
-                 dtype: str = "auto") -> int:
+                 dtype: str = "auto", reexpress: list | None = None) -> int:
     """Evaluate: leave-one-content-type-out (train per fold from --config) or holdout (a trained --model).
 
     data: the evaluation clips (a Bandai-style folder; holdout also takes one subfolder per label).
@@ -218,6 +218,7 @@ def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | N
     no_explain: skip explanation generation (no faithfulness / consistency).
     max_new_tokens: explanation length limit.
     dtype: the LLM's precision when predicting (auto: bfloat16 where native, else float32).
+    reexpress: loco: also score the held-out clips re-expressed in these smaller layouts (h36m_17 kinect_v2 emotion_gait_16) with the same fold models.
     """
     from .evaluation.evaluate import evaluate_holdout, evaluate_loco
 
@@ -227,7 +228,8 @@ def cmd_evaluate(data: str | None = None, out: str | None = None, model: str | N
     if protocol == "loco":
         kwargs = {"systems": systems} if systems else {}
         metrics = evaluate_loco(data, out, config=config, groups=groups, overrides=override or [],
-                                explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype, **kwargs)
+                                explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype,
+                                reexpress=reexpress or [], **kwargs)
     elif protocol == "holdout":
         metrics = evaluate_holdout(data, model, out, explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype)
     else:
@@ -272,7 +274,7 @@ def cmd_demo(model: str | None = None, host: str = "127.0.0.1", port: int = 7860
 
 @command
 def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int = 32, repeat: int = 5,
-                  out: str | None = None, dtype: str = "auto") -> int:
+                  out: str | None = None, dtype: str = "auto", no_4bit: bool = False) -> int:
     """Benchmark loading, tokenizer, classification and explanation, each beside a reference timed in the same run.
 
     model: a model directory (default: the bundled model).
@@ -282,6 +284,7 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
     out: also write the table (markdown) to this file.
     dtype: the LLM's precision (auto: bfloat16 where native, else float32; whole-clip classification is then
         also timed in float32 as the reference).
+    no_4bit: skip the rows of the LLM quantised to 4 bit (bitsandbytes) beside bfloat16 and float32.
     """
     from .evaluation.benchmark import format_table, run_benchmark
 
@@ -292,7 +295,7 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
     if not files:
         raise UserError(f"{folder}: no clips (.bvh, .npz, .csv) to benchmark")
     _quiet_model_loading()
-    table = format_table(run_benchmark(model, files, repeat=repeat, dtype=dtype, log=lambda m: print(m, file=sys.stderr)))
+    table = format_table(run_benchmark(model, files, repeat=repeat, dtype=dtype, quantized=not no_4bit, log=lambda m: print(m, file=sys.stderr)))
     print(table)
     if out:
         Path(out).write_text(table + "\n")

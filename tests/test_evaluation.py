@@ -130,6 +130,13 @@ def test_benchmark_table_on_a_tiny_model(tiny_model, tmp_path):
                 "achieved FLOP/s", "peak memory"):
         assert row in table
     assert "x |" in table      # at least one ratio against a same-run reference
+    pytest.importorskip("bitsandbytes", reason="the 4-bit rows need bitsandbytes (the quant extra)")
+    rows = {l.split(" | ")[0].lstrip("| "): l for l in table.splitlines()}
+    memory = rows["LLM weights, 4 bit (NF4)"]
+    ratio = float(memory.split(" | ")[3].rstrip("x"))
+    assert "(bfloat16)" in memory and 0 < ratio < 1      # 4-bit weights take less memory than bfloat16
+    assert "(bfloat16)" in rows["label scoring, batch 1, LLM in 4 bit (p50)"]
+    assert "clips/s" in rows["classification, whole clips, LLM in 4 bit"]
 
 
 def test_heldout_temperature_softens_overconfident_predictions(tmp_path):
@@ -153,3 +160,70 @@ def test_heldout_temperature_softens_overconfident_predictions(tmp_path):
     assert cal["temperature"] > 1.5 and cal["ece_calibrated"] < cal["ece_raw"]
     with pytest.raises(FileNotFoundError, match="no fold results"):
         heldout_temperature(tmp_path / "empty")
+
+
+def _small_dataset2(tmp_path):
+    """Three real dataset-2 clips (one of them a walk) with the release's cfg files, for fast fold runs."""
+    import shutil
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2] / "shared" / "data" / "bandai_namco_motion_2"
+    if not (src / "data").is_dir():
+        pytest.skip(f"../shared/data not present: no dataset-2 under {src}")
+    root = tmp_path / "d2"
+    (root / "data").mkdir(parents=True)
+    shutil.copytree(src / "cfg", root / "cfg")
+    for stem in ("dataset-2_walk_elderly_001", "dataset-2_run_youthful_001", "dataset-2_wave-left-hand_normal_001"):
+        for ext in (".bvh", ".json"):
+            shutil.copy(src / "data" / (stem + ext), root / "data" / (stem + ext))
+    return root
+
+
+@pytest.mark.realdata
+def test_loco_reexpressed_rigs_and_dataset2_in_every_fold(real_data, tmp_path):
+    """--reexpress scores the same fold models on the held-out clips in smaller rigs; dataset-2 stays in training
+    when a fold holds out a dataset-1 content type of the same name (walk)."""
+    from pathlib import Path
+
+    from eai_llm.cli import main
+
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    d2 = _small_dataset2(tmp_path)
+    src = json.dumps([{"name": "emotion", "kind": "bandai", "task": "emotion", "path": str(real_data)},
+                      {"name": "style2", "kind": "bandai2", "task": "style2", "path": str(d2), "weight": 0.3}])
+    out = tmp_path / "eval"
+    args = ["evaluate", "--data", str(real_data), "--out", str(out), "--config", str(tiny), "--no-explain",
+            "--groups", "walk", "--override", f"sources={src}", "stage1.epochs=1", "stage2.max_steps=2",
+            f"cache_dir={tmp_path / 'cache'}"]
+    assert main([*args, "--systems", "tokenizer-linear", "llm", "--reexpress", "h36m_17,kinect_v2",
+                 "emotion_gait_16"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    systems = metrics["systems"]
+    assert metrics["reexpress"] == ["h36m_17", "kinect_v2", "emotion_gait_16"]
+    for base in ("tokenizer-linear", "llm"):
+        n = systems[base]["7class"]["n"]
+        for layout in metrics["reexpress"]:
+            assert systems[f"{base}@{layout}"]["7class"]["n"] == n > 0
+            assert (out / "folds" / f"{base}@{layout}" / "walk.json").is_file()
+    # the same fold model: the llm of the fold was trained once (one model folder, one stage-2 run)
+    run = out / "runs" / "full" / "walk"
+    assert sum(json.loads(l)["stage"] == 2 and json.loads(l)["step"] == 2
+               for l in (run / "log.jsonl").read_text().splitlines()) == 1
+    training = json.loads((run / "model" / "training.json").read_text())
+    assert training["data"]["style2"]["clips"] == 3 and training["exclude_groups"] == ["walk"]
+    assert training["data"]["emotion"]["clips"] < 63                      # dataset-1's walks are held out
+    labels = json.loads((run / "model" / "config.json").read_text())["label_sets"]
+    assert labels["style2"] == ["elderly", "normal", "youthful"]     # the styles present, in STYLE2_LABELS order
+    from eai_llm.interpreter import EmotionInterpreter
+
+    interp = EmotionInterpreter.from_pretrained(run / "model")
+    res = interp.interpret(d2 / "data" / "dataset-2_walk_elderly_001.bvh", task="style2", max_new_tokens=4)
+    assert res.task == "style2" and set(res.probabilities) == set(labels["style2"])
+    assert res.raw_explanation.startswith("Style:")
+    assert not any(c.startswith("style2:") for c in interp.model.skeleton_tokenizer.config.labels[:7])
+    assert {f"style2:{l}" for l in labels["style2"]} <= set(interp.model.skeleton_tokenizer.config.labels)
+    report = (out / "report.md").read_text()
+    assert "Full rig vs each layout" in report and "| llm |" in report
+    row = next(l for l in report.splitlines() if l.startswith("| tokenizer-linear |") and "(" in l)
+    assert row.count("%") == 4
+    assert main([*args, "--systems", "llm", "--reexpress", "smpl_99"]) == 2    # unknown layout: a one-line error

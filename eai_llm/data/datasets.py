@@ -22,7 +22,9 @@ index the dataset first (``ds[:]["positions"]``) to get the stacked array.
 
 Label sources (each returns a list of :class:`ClipRecord`):
 
-- :func:`records_from_bandai` -- the Bandai Namco motion dataset in ``../shared/data``;
+- :func:`records_from_bandai` -- the Bandai Namco motion dataset-1 in ``../shared/data`` (emotions, styles);
+- :func:`records_from_bandai2` -- the Bandai Namco motion dataset-2 (7 styles that are not emotions, task
+  ``style2``; its groups keep the ``dataset-2_`` prefix so they never collide with dataset-1's content types);
 - :func:`records_from_manifest` -- a CSV ``path,label[,group]``;
 - :func:`records_from_folders` -- ``root/<label>/<file>``.
 
@@ -55,7 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CACHE_VERSION", "EMOTION_LABELS", "STYLE_LABELS", "CLIP_SUFFIXES", "ClipRecord",
-    "records_from_bandai", "records_from_manifest", "records_from_folders",
+    "STYLE2_LABELS", "records_from_bandai", "records_from_bandai2", "records_from_manifest", "records_from_folders",
     "window_features", "build_window_dataset", "cache_key", "window_arrays",
     "leave_one_group_out", "group_split", "mix_datasets", "label_set",
 ]
@@ -69,13 +71,18 @@ EMOTION_LABELS: tuple[str, ...] = ("happy", "sad", "angry", "proud", "not-confid
 STYLE_LABELS: tuple[str, ...] = (
     "active", "childish", "chimpira", "feminine", "giant", "masculinity", "musical", "old",
 )
-_TASK_LABELS = {"emotion": EMOTION_LABELS, "style": STYLE_LABELS}
+#: The styles of Bandai Namco dataset-2 (the "style2" task). They are not emotions: dataset-2's ``normal`` is a
+#: neutral *style* of moving, ``exhausted`` is not dataset-1's ``tired``; nothing maps one set onto the other.
+STYLE2_LABELS: tuple[str, ...] = ("active", "elderly", "exhausted", "feminine", "masculine", "normal", "youthful")
+_TASK_LABELS = {"emotion": EMOTION_LABELS, "style": STYLE_LABELS, "style2": STYLE2_LABELS}
 
 #: File types the folder source picks up.
 CLIP_SUFFIXES: tuple[str, ...] = (".bvh", ".npz", ".npy", ".csv")
 
 _BANDAI_NAME = re.compile(r"^dataset-1_(?P<content>[a-z]+(?:-[a-z]+)*)_(?P<style>[a-z]+(?:-[a-z]+)*)_(?P<take>\d+)$")
 _BANDAI_PREFIX = "dataset-1_"
+_BANDAI2_NAME = re.compile(r"^dataset-2_(?P<content>[a-z]+(?:-[a-z]+)*)_(?P<style>[a-z]+(?:-[a-z]+)*)_(?P<take>\d+)$")
+_BANDAI2_PREFIX = "dataset-2_"
 
 
 @dataclass(frozen=True)
@@ -122,11 +129,11 @@ def _bandai_dirs(folder: str | os.PathLike) -> tuple[Path, Path]:
     return folder, folder.parent / "cfg"
 
 
-def _read_cfg_labels(path: Path) -> list[str] | None:
+def _read_cfg_labels(path: Path, prefix: str = _BANDAI_PREFIX) -> list[str] | None:
     if not path.is_file():
         return None
     names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [n[len(_BANDAI_PREFIX):] if n.startswith(_BANDAI_PREFIX) else n for n in names]
+    return [n[len(prefix):] if n.startswith(prefix) else n for n in names]
 
 
 def _check_bandai_json(json_path: Path, content: str, style: str,
@@ -150,9 +157,33 @@ def _check_bandai_json(json_path: Path, content: str, style: str,
                                   f"index {index} means {names[index]!r} but the file name says {expected!r}")
 
 
+def _bandai_records(folder: str | os.PathLike, *, pattern: re.Pattern[str], prefix: str, labels: Sequence[str],
+                    task: str, group_prefix: str = "") -> list[ClipRecord]:
+    """Records of one Bandai Namco release: file names ``{prefix}{content}_{style}_{take}.bvh``, cross-checked
+    against the sibling JSON label files; keeps the clips whose style is in ``labels``."""
+    data_dir, cfg_dir = _bandai_dirs(folder)
+    files = sorted(data_dir.glob("*.bvh"))
+    expected = f"{prefix}{{content}}_{{style}}_{{take}}.bvh"
+    if not files:
+        raise ClipFormatError(data_dir, None, f"no .bvh files; expected {expected}")
+    contents = _read_cfg_labels(cfg_dir / "content_label.txt", prefix)
+    styles = _read_cfg_labels(cfg_dir / "style_label.txt", prefix)
+    records = []
+    for path in files:
+        m = pattern.match(path.stem)
+        if m is None:
+            raise ClipFormatError(path, "file name", f"expected {expected}")
+        json_path = path.with_suffix(".json")
+        if json_path.is_file():
+            _check_bandai_json(json_path, m["content"], m["style"], contents, styles)
+        if m["style"] in labels:
+            records.append(ClipRecord(str(path.resolve()), m["style"], group_prefix + m["content"], task, path.stem))
+    return records
+
+
 def records_from_bandai(folder: str | os.PathLike, task: str = "emotion", *,
                         balance_normal: bool = False) -> list[ClipRecord]:
-    """Records of the Bandai Namco motion dataset (``dataset-1_{content}_{style}_{take}.bvh``).
+    """Records of the Bandai Namco motion dataset-1 (``dataset-1_{content}_{style}_{take}.bvh``).
 
     ``folder`` is the dataset root (``.../bandai_namco_motion_1``) or its ``data/`` subfolder.
     The label is the file name's style word; ``task="emotion"`` keeps :data:`EMOTION_LABELS`,
@@ -163,29 +194,36 @@ def records_from_bandai(folder: str | os.PathLike, task: str = "emotion", *,
     types the other labels of the task all share, so that content does not predict the class.
     """
     labels = _check_task(task)
-    data_dir, cfg_dir = _bandai_dirs(folder)
-    files = sorted(data_dir.glob("*.bvh"))
-    if not files:
-        raise ClipFormatError(data_dir, None, "no .bvh files; expected dataset-1_{content}_{style}_{take}.bvh")
-    contents = _read_cfg_labels(cfg_dir / "content_label.txt")
-    styles = _read_cfg_labels(cfg_dir / "style_label.txt")
-    records = []
-    for path in files:
-        m = _BANDAI_NAME.match(path.stem)
-        if m is None:
-            raise ClipFormatError(path, "file name", "expected dataset-1_{content}_{style}_{take}.bvh")
-        json_path = path.with_suffix(".json")
-        if json_path.is_file():
-            _check_bandai_json(json_path, m["content"], m["style"], contents, styles)
-        if m["style"] in labels:
-            records.append(ClipRecord(str(path.resolve()), m["style"], m["content"], task, path.stem))
+    if task == "style2":
+        raise ValueError("task 'style2' is dataset-2's label set: read it with records_from_bandai2 (kind bandai2)")
+    records = _bandai_records(folder, pattern=_BANDAI_NAME, prefix=_BANDAI_PREFIX, labels=labels, task=task)
     if balance_normal and "normal" in labels:
         others = [{r.group for r in records if r.label == lab} for lab in labels if lab != "normal"]
         others = [g for g in others if g]
         shared = set.intersection(*others) if others else set()
         records = [r for r in records if r.label != "normal" or r.group in shared]
     if not records:
-        raise ClipFormatError(data_dir, None, f"no clips with a {task} label ({', '.join(labels)})")
+        raise ClipFormatError(_bandai_dirs(folder)[0], None, f"no clips with a {task} label ({', '.join(labels)})")
+    return records
+
+
+def records_from_bandai2(folder: str | os.PathLike) -> list[ClipRecord]:
+    """Records of the Bandai Namco motion dataset-2 (``dataset-2_{content}_{style}_{take}.bvh``), task ``style2``.
+
+    ``folder`` is the dataset root (``.../bandai_namco_motion_2``) or its ``data/`` subfolder; the sibling JSON
+    files are cross-checked against ``cfg/`` as for dataset-1. Labels are the 7 styles of
+    :data:`STYLE2_LABELS` (not emotions; a style outside them is a format error, not silently dropped). The
+    group is ``dataset-2_<content>`` (the name ``cfg/content_label.txt`` uses), so excluding a dataset-1
+    content type such as ``walk`` in a fold never removes dataset-2 clips: they carry no emotion label and
+    stay in training in every fold.
+    """
+    records = _bandai_records(folder, pattern=_BANDAI2_NAME, prefix=_BANDAI2_PREFIX, labels=STYLE2_LABELS,
+                              task="style2", group_prefix=_BANDAI2_PREFIX)
+    data_dir = _bandai_dirs(folder)[0]
+    n_files = len(list(data_dir.glob("*.bvh")))
+    if len(records) != n_files:
+        bad = sorted({p.stem.split("_")[2] for p in data_dir.glob("*.bvh")} - set(STYLE2_LABELS))
+        raise ClipFormatError(data_dir, None, f"styles {bad} are not dataset-2 styles ({', '.join(STYLE2_LABELS)})")
     return records
 
 
@@ -620,7 +658,8 @@ def label_set(dataset: "Dataset") -> list[str]:
     """The dataset's labels in a stable order.
 
     Emotion datasets follow :data:`EMOTION_LABELS` (labels outside it come after, sorted); style
-    datasets follow :data:`STYLE_LABELS`; anything else (or mixed tasks) is sorted.
+    datasets follow :data:`STYLE_LABELS`, dataset-2 (``style2``) :data:`STYLE2_LABELS`; anything else (or
+    mixed tasks) is sorted.
     """
     labels = set(_column(dataset, "label"))
     tasks = set(_column(dataset, "task"))

@@ -145,12 +145,13 @@ EMOTION_ADJECTIVE: dict[str, str] = {
 }
 
 
-def label_phrase(label: str) -> str:
-    """How a label is named in the tail: the emotion noun, else "a/an <label> style"."""
-    if label in EMOTION_ADJECTIVE:
+def label_phrase(label: str, task: str = "emotion") -> str:
+    """How a label is named in the tail: the emotion noun (emotion task), else "a/an <label> style"
+    (dataset-2's ``style2``: "a/an <label> way of moving", so its ``normal`` is never read as an emotion)."""
+    if task == "emotion" and label in EMOTION_ADJECTIVE:
         return EMOTION_ADJECTIVE[label]
     article = "an" if label[:1].lower() in "aeiou" else "a"
-    return f"{article} {label} style"
+    return f"{article} {label} way of moving" if task == "style2" else f"{article} {label} style"
 
 
 # ---- claims and z-scores ------------------------------------------------------------------------
@@ -197,9 +198,16 @@ def _strongest(z: Mapping[str, float], min_z: float) -> list[tuple[str, float]]:
     return sorted(picked, key=lambda cv: (-abs(cv[1]), _CUE_ORDER[cv[0]]))
 
 
+def _correlate_table(task: str, correlates: Mapping[str, Sequence[tuple[str, str]]] | None
+                     ) -> Mapping[str, Sequence[tuple[str, str]]]:
+    """The emotion correlates apply to the emotion task only (dataset-2's ``normal`` is a style)."""
+    return {**(EMOTION_CORRELATES if task in ("emotion", "style") else {}), **(correlates or {})}
+
+
 def select_evidence(label: str, cues: Mapping[str, float], stats: Mapping[str, Mapping[str, float]], *,
                     k: int = 3, min_z: float = 0.75,
-                    correlates: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> list[Claim]:
+                    correlates: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+                    task: str = "emotion") -> list[Claim]:
     """The measured cues that explain ``label`` for this clip, strongest first, at most ``k``.
 
     For a label with correlates (:data:`EMOTION_CORRELATES`, updated by ``correlates``): the correlates
@@ -210,7 +218,7 @@ def select_evidence(label: str, cues: Mapping[str, float], stats: Mapping[str, M
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     z = zscores(cues, stats)
-    table = {**EMOTION_CORRELATES, **(correlates or {})}
+    table = _correlate_table(task, correlates)
     chosen: list[tuple[str, float]] = []
     if label in table:
         wanted = {cue: d for cue, d in table[label]}
@@ -311,8 +319,8 @@ def describe_movement(cues: Mapping[str, float], stats: Mapping[str, Mapping[str
 
 
 def _is_typical(label: str, claims: Sequence[Claim],
-                correlates: Mapping[str, Sequence[tuple[str, str]]] | None) -> bool:
-    table = {**EMOTION_CORRELATES, **(correlates or {})}
+                correlates: Mapping[str, Sequence[tuple[str, str]]] | None, task: str = "emotion") -> bool:
+    table = _correlate_table(task, correlates)
     if label not in table:
         return True  # data-driven label: the claims are what this clip of the label shows
     wanted = {(cue, d) for cue, d in table[label]}
@@ -320,22 +328,25 @@ def _is_typical(label: str, claims: Sequence[Claim],
 
 
 def explanation_text(label: str, claims: Sequence[Claim], *,
-                     correlates: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> str:
+                     correlates: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+                     task: str = "emotion") -> str:
     """The canonical short explanation: ``"slow pace, head bowed and trunk leaning forward, typical of sadness."``
 
     Claims that are not known correlates of the label (the fallback of :func:`select_evidence`) end in
     ``"..., read as sadness."`` instead, so the text never calls an unrelated cue typical. No numbers.
     """
-    tail = label_phrase(label)
+    tail = label_phrase(label, task)
     if not claims:
         return f"no single cue stands out, read as {tail}."
     phrases = _join([c.phrase for c in claims])
-    link = "typical of" if _is_typical(label, claims, correlates) else "read as"
+    link = "typical of" if _is_typical(label, claims, correlates, task) else "read as"
     return f"{phrases}, {link} {tail}."
 
 
 #: The answer's first word per task; one parser reads both.
-TASK_PREFIX: dict[str, str] = {"emotion": "Emotion", "style": "Style"}
+#: Dataset-2's styles (``style2``) answer "Style:" too; its questions name it "way of moving" and list its own
+#: options, so the two style sets never share a prompt.
+TASK_PREFIX: dict[str, str] = {"emotion": "Emotion", "style": "Style", "style2": "Style"}
 EXPLANATION_PREFIX = "Explanation"
 
 
@@ -354,10 +365,12 @@ def answer_text(label: str, explanation: str | None = None, *, task: str = "emot
 _CLASSIFY_Q = {
     "emotion": ("Which emotion does this person express?", "What emotion does this movement show?"),
     "style": ("Which style does this person's movement have?", "What movement style is this?"),
+    "style2": ("Which way of moving does this person show?", "What manner of moving is this?"),
 }
 _EXPLAIN_Q = {
     "emotion": ("Which emotion does this person express, and why?", "What emotion is shown, and why?"),
     "style": ("Which style does this movement have, and why?", "What movement style is this, and why?"),
+    "style2": ("Which way of moving does this person show, and why?", "What manner of moving is this, and why?"),
 }
 _DESCRIBE_Q = ("Describe how this person moves.", "How does this person move?")
 
@@ -393,12 +406,13 @@ def build_instructions(label: str, cues: Mapping[str, float], stats: Mapping[str
     """Instruction samples for one window: ``[{"kind", "question", "answer"}]`` for classify, describe, explain.
 
     classify -> ``"Emotion: sad."``; explain -> ``"Emotion: sad. Explanation: ..."``; describe -> a
-    movement description. ``task="style"`` says "style" and answers ``"Style: ..."``.
+    movement description. ``task="style"`` says "style" and answers ``"Style: ..."``; ``task="style2"``
+    (dataset-2) asks for the "way of moving" and answers ``"Style: ..."`` from its own label set.
     """
     if label not in label_set:
         raise ValueError(f"label {label!r} is not in the label set {list(label_set)}")
-    claims = select_evidence(label, cues, stats, correlates=correlates)
-    explanation = explanation_text(label, claims, correlates=correlates)
+    claims = select_evidence(label, cues, stats, correlates=correlates, task=task)
+    explanation = explanation_text(label, claims, correlates=correlates, task=task)
     return [
         {"kind": "classify", "question": classify_question(label_set, task, rng),
          "answer": answer_text(label, task=task)},

@@ -7,6 +7,7 @@ same LLM over the same tokens; explanation vs plain ``generate``; achieved FLOP/
 
 from __future__ import annotations
 
+import json
 import platform
 import resource
 import statistics
@@ -74,7 +75,8 @@ def bench_bvh(files: Sequence[Path], bvhio_files: int = 3) -> Row:
 
 
 def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat: int = 5,
-                  new_tokens: int = 24, dtype: str = "auto", log: Callable[[str], None] = print) -> list[Row]:
+                  new_tokens: int = 24, dtype: str = "auto", quantized: bool = True,
+                  log: Callable[[str], None] = print) -> list[Row]:
     import torch
 
     from ..interpreter import EmotionInterpreter
@@ -188,12 +190,13 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
     rows.append(Row("LLM forward, achieved FLOP/s", 2 * n_params * tokens / t / 1e9, 2 * 2048 ** 3 / tm / 1e9,
                     "GFLOP/s", f"2048x2048 matmul, {llm_dtype}"))
     rows.append(Row("peak memory (RSS)", _peak_rss_mb(), None, "MB", note="inference, everything above"))
+    if quantized:
+        log("LLM in 4 bit ...")
+        rows += bench_4bit(interp.model_dir, loaded, one, question, labels, max(repeat, 10))
     log("training step ...")
     rows.append(bench_train_step(interp.model_dir, allin, labels, max(2, repeat // 2)))
     meta_file = Path(interp.model_dir) / "training.json" if interp.model_dir else None
     if meta_file and meta_file.is_file():
-        import json
-
         meta = json.loads(meta_file.read_text())
         if meta.get("stage1", {}).get("windows_per_s"):
             rows.append(Row("training stage 1 (from training.json)", meta["stage1"]["windows_per_s"], None, "windows/s",
@@ -202,6 +205,48 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
             rows.append(Row("training stage 2 (from training.json)", meta["stage2"]["samples_per_s"], None, "samples/s",
                             note=meta.get("machine", "")))
     return rows
+
+
+def _llm_bytes(llm) -> int:
+    """Bytes of the LLM's parameters and buffers (4-bit weights count as their packed uint8 storage)."""
+    base = llm.get_base_model() if hasattr(llm, "get_base_model") else llm
+    return int(base.get_memory_footprint())
+
+
+def bench_4bit(model_dir: Path, clips: Sequence, one, question: str, labels: Sequence[str], repeat: int) -> list[Row]:
+    """The same model with its LLM quantised to 4 bit (bitsandbytes NF4) beside bfloat16 and float32, all loaded
+    and timed in this run: LLM weight memory, label-scoring latency (batch 1) and whole-clip classification."""
+    from ..interpreter import EmotionInterpreter
+    from ..model.modeling import EaiLlmModel
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        return [Row("LLM in 4 bit", float("nan"), None, "", note="bitsandbytes not installed (pip install 'eai-llm[quant]')")]
+    cue_stats = json.loads((Path(model_dir) / "cue_stats.json").read_text())
+    variants = {}
+    for name, kwargs in (("4 bit", {"load_in_4bit": True, "dtype": "bfloat16"}), ("bfloat16", {"dtype": "bfloat16", "merge_adapter": True}),
+                         ("float32", {"dtype": "float32", "merge_adapter": True})):
+        model = EaiLlmModel.from_pretrained(model_dir, **kwargs)
+        interp = EmotionInterpreter(model, cue_stats, Path(model_dir))
+        interp.model.label_probabilities(one, question, labels)        # warm-up
+        lat = statistics.median(_timed(lambda: interp.model.label_probabilities(one, question, labels), repeat))
+        interp.interpret_batch(clips[:1], explain=False)
+        t0 = time.perf_counter()
+        interp.interpret_batch(clips, explain=False)
+        rate = len(clips) / (time.perf_counter() - t0)
+        variants[name] = (_llm_bytes(model.llm) / 2 ** 20, lat * 1000, rate)
+        del model, interp
+    q, bf, fp = variants["4 bit"], variants["bfloat16"], variants["float32"]
+    name = f"{Path(model_dir).name}"
+    return [
+        Row("LLM weights, 4 bit (NF4)", q[0], bf[0], "MB", "bfloat16",
+            f"float32 {fp[0]:,.0f} MB ({q[0] / fp[0]:.2f}x); parameters + buffers of the base LLM, {name}"),
+        Row("label scoring, batch 1, LLM in 4 bit (p50)", q[1], bf[1], "ms", "bfloat16",
+            f"float32 {fp[1]:,.0f} ms ({q[1] / fp[1]:.2f}x); 4-bit compute and the rest in bfloat16, adapter unmerged"),
+        Row("classification, whole clips, LLM in 4 bit", q[2], bf[2], "clips/s", "bfloat16",
+            f"float32 {_num(fp[2])} clips/s ({q[2] / fp[2]:.2f}x); {len(clips)} clips"),
+    ]
 
 
 def bench_train_step(model_dir: Path, skel, labels: Sequence[str], repeat: int, batch: int = 8) -> Row:
@@ -239,11 +284,16 @@ def bench_train_step(model_dir: Path, skel, labels: Sequence[str], repeat: int, 
                f"batch {b}, {data.input_ids.shape[1]} tokens, float32; peak RSS then {_peak_rss_mb():,.0f} MB")
 
 
+def _num(x: float) -> str:
+    """One decimal, but three significant digits below 1 (0.032 clips/s must not print as 0.0)."""
+    return f"{x:.3g}" if 0 < abs(x) < 1 else f"{x:,.1f}"
+
+
 def format_table(rows: Sequence[Row]) -> str:
     lines = [f"machine: {platform.machine()} {platform.processor() or ''}".rstrip(),
              "| measurement | ours | reference | ours / reference | note |", "| --- | --- | --- | --- | --- |"]
     for r in rows:
-        ref = f"{r.reference:,.1f} {r.unit} ({r.reference_name})" if r.reference else "–"
+        ref = f"{_num(r.reference)} {r.unit} ({r.reference_name})" if r.reference else "–"
         ratio = f"{r.ratio:.2f}x" if r.ratio else "–"
-        lines.append(f"| {r.name} | {r.ours:,.1f} {r.unit} | {ref} | {ratio} | {r.note} |")
+        lines.append(f"| {r.name} | {_num(r.ours)} {r.unit} | {ref} | {ratio} | {r.note} |")
     return "\n".join(lines)

@@ -10,6 +10,8 @@ Systems compared on the same folds (clip-level predictions, window probabilities
   without the grounding constraint (inference switches: the same fold models);
 - ``cues-logreg``: clip-level kinematic cues + logistic regression (a non-LLM baseline);
 - ``tokenizer-linear``: the skeleton tokenizer's encoder + its linear head after stage 1, without the LLM;
+- re-expressed rigs (``reexpress``): ``<system>@<layout>`` scores the same fold models on the held-out clips
+  written as a smaller rig would record them (``h36m_17``, ``kinect_v2``, ``emotion_gait_16``; see rigs.py);
 - ablations (recipe variants, trained per fold): emotion-only training (no style task in the mixture), without
   semantic tokens, and for the llm also without spatio-temporal tokens (``llm-<variant>-unfused``: the same
   fold models scored by the LLM alone, which isolates what the variant does to the LLM).
@@ -136,8 +138,9 @@ def _fold_recipe(recipe_path: Path, data: Path, group: str, out: Path, overrides
 
 
 def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, out: Path,
-                      overrides: Sequence[str]) -> FoldResult:
-    """Stage 1 only on the fold's training data; the tokenizer's linear head scores the held-out windows."""
+                      overrides: Sequence[str], test_clip: Callable | None = None) -> FoldResult:
+    """Stage 1 only on the fold's training data; the tokenizer's linear head scores the held-out windows
+    (``test_clip(path)`` reads a held-out clip, e.g. re-expressed in a smaller rig; default ``load_clip``)."""
     import torch
 
     t0 = time.perf_counter()
@@ -150,13 +153,13 @@ def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, o
     tok, _ = stage1_tokenizer(recipe, out, Accelerator(cpu=True), resume=True, progress=False)
     emo = [tok.config.labels.index(l) for l in EMOTION7]
 
-    def clip_probs(recs) -> np.ndarray:
+    def clip_probs(recs, read=None) -> np.ndarray:
         from ..skeleton.io import load_clip
         from ..skeleton.unify import prepare_windows
 
         rows = []
         for r in recs:
-            clip = load_clip(r.path)
+            clip = (read or load_clip)(r.path)
             wb = prepare_windows(clip, fps=recipe.model.data.fps, window=tok.config.window, stride=recipe.model.data.stride)
             with torch.no_grad():
                 out_ = tok(torch.as_tensor(wb.positions), torch.as_tensor(wb.frame_mask),
@@ -168,14 +171,15 @@ def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, o
     train_recs = [r for r in records if r.group != test_group]
     test_recs = [r for r in records if r.group == test_group]
     t = _fit_t(clip_probs(train_recs), [EMOTION7.index(r.label) for r in train_recs])
-    p = clip_probs(test_recs)
+    p = clip_probs(test_recs, test_clip)
     n = len(test_recs)
     return FoldResult([r.clip_id for r in test_recs], [test_group] * n, [r.label for r in test_recs], p.tolist(), t,
                       [None] * n, [None] * n, [None] * n, time.perf_counter() - t0)
 
 
 def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, overrides: Sequence[str], explain: bool,
-         max_new_tokens: int, dtype: str = "auto", grounded: bool = True, fused: bool = True) -> FoldResult:
+         max_new_tokens: int, dtype: str = "auto", grounded: bool = True, fused: bool = True,
+         test_clip: Callable | None = None) -> FoldResult:
     from ..data import text as T
     from ..interpreter import EmotionInterpreter
     from ..skeleton.io import load_clip
@@ -197,7 +201,8 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     t = _fit_t(np.stack([w.mean(0)[order] for w in wprobs]), [EMOTION7.index(r.label) for r in train_recs])
     probs, expl, faith, cons = [], [], [], []
     for r in test_recs:
-        res = interp.interpret(r.path, explain=explain, conditioned=False, grounded=grounded,
+        res = interp.interpret(test_clip(r.path) if test_clip else r.path, explain=explain, conditioned=False,
+                               grounded=grounded,
                                max_new_tokens=max_new_tokens)
         probs.append([res.probabilities[l] for l in EMOTION7])
         expl.append(res.raw_explanation)
@@ -284,9 +289,17 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
                   systems: Sequence[str] = ("cues-logreg", "tokenizer-linear", "tokenizer-linear-emotion-only",
                                             "tokenizer-linear-no-semantic", "llm"),
                   groups: Sequence[str] | None = None, overrides: Sequence[str] = (), explain: bool = True,
-                  max_new_tokens: int = 40, dtype: str = "auto", log: Callable[[str], None] = print) -> dict:
-    """Leave-one-content-type-out over the emotion clips of a Bandai-style folder; writes the report into ``out``."""
+                  max_new_tokens: int = 40, dtype: str = "auto", reexpress: Sequence[str] = (),
+                  log: Callable[[str], None] = print) -> dict:
+    """Leave-one-content-type-out over the emotion clips of a Bandai-style folder; writes the report into ``out``.
+
+    ``reexpress``: smaller layouts (e.g. ``h36m_17``, ``kinect_v2``, ``emotion_gait_16``); each trained system is
+    also scored on every fold's held-out clips re-expressed in each layout (``<system>@<layout>``: the same fold
+    models, labels only, see :mod:`eai_llm.evaluation.rigs`), reported as a table "full rig vs each layout"."""
+    from .rigs import check_layouts, rig_reader
+
     data, out = Path(data), Path(out)
+    reexpress = check_layouts(reexpress)
     out.mkdir(parents=True, exist_ok=True)
     records = _emotion_records(data)
     all_groups = sorted({r.group for r in records})
@@ -327,6 +340,17 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
                 Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]], explain,
                 max_new_tokens, dtype, gr, fu), log)
         summary[system] = summarise(res)
+        for layout in reexpress if base in ("tokenizer-linear", "llm") else ():
+            name, read = f"{system}@{layout}", rig_reader(layout)
+            if base == "tokenizer-linear":
+                lres = _run_folds(name, groups, out, lambda g, v=variant: _tokenizer_linear(
+                    Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]],
+                    read), log)
+            else:
+                lres = _run_folds(name, groups, out, lambda g, v=variant, gr=grounded, fu=fused: _llm(
+                    Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]],
+                    False, max_new_tokens, dtype, gr, fu, read), log)
+            summary[name] = summarise(lres)
         if res:
             m7 = summary[system]["7class"]
             plot_confusion(np.array(m7["confusion"]), EMOTION7, out / f"confusion_{system}.png", f"{system}, 7 classes (loco)")
@@ -334,6 +358,7 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
             plot_reliability(probs, [EMOTION7.index(l) for r in res for l in r.labels],
                              out / f"reliability_{system}.png", f"{system}, 7 classes (loco, calibrated)")
     metrics = {"protocol": "loco", "data": str(data), "config": str(config) if config else None, "groups": groups,
+               "reexpress": list(reexpress),
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "systems": summary,
                "targets": TARGETS}
     _write_report(out, metrics)
@@ -432,8 +457,10 @@ def _claim_share(s: dict) -> str:
 def _write_report(out: Path, metrics: dict) -> None:
     import platform
 
+    from .rigs import is_rig_system, rig_table
+
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    systems = metrics["systems"]
+    systems = {k: v for k, v in metrics["systems"].items() if not is_rig_system(k)}
     lines = [f"# EAI-LLM evaluation ({metrics['protocol']})", "",
              f"Date: {metrics['date']}. Machine: {platform.machine()}, {platform.system()}. Data: `{metrics['data']}`.", ""]
     if metrics["protocol"] == "loco":
@@ -475,5 +502,6 @@ def _write_report(out: Path, metrics: dict) -> None:
         for name, value, target, higher in checks:
             met = value is not None and (value >= target if higher else value <= target)
             lines.append(f"| {name} | {_fmt(value, False)} | {'>=' if higher else '<='} {target} | {'yes' if met else 'NO'} |")
+    lines += rig_table(metrics["systems"])
     lines += ["", "Figures: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.png"))), ""]
     (out / "report.md").write_text("\n".join(lines))

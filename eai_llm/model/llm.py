@@ -170,7 +170,7 @@ def load_llm(cfg: LlmConfig, *, model_dir: Path | None = None, vocab_size: int |
         return _load_llm(cfg, model_dir, vocab_size, seed)
 
 
-def _saved_llm(model_dir: Path, dtype):
+def _saved_llm(model_dir: Path, load_kwargs: dict):
     """``model_dir/llm`` strictly: a missing or mis-shaped weight is an error (transformers would re-initialise
     it at random with a warning)."""
     from transformers import AutoModelForCausalLM
@@ -180,7 +180,7 @@ def _saved_llm(model_dir: Path, dtype):
     folder = model_dir / "llm"
     refuse_pickled(model_dir, folder)
     try:
-        model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, output_loading_info=True,
+        model, info = AutoModelForCausalLM.from_pretrained(folder, **load_kwargs, output_loading_info=True,
                                                            use_safetensors=True)
     except (OSError, ValueError, RuntimeError) as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
@@ -201,12 +201,20 @@ def _load_llm(cfg: LlmConfig, model_dir: Path | None, vocab_size: int | None, se
     dtype = getattr(torch, cfg.dtype)
     if cfg.name_or_path in SAVED_IN_MODEL_DIR:
         if model_dir is not None and (model_dir / "llm").is_dir():
-            return _saved_llm(model_dir, dtype)
+            return _saved_llm(model_dir, _quantised(cfg, dtype))
         if cfg.name_or_path == "merged":
             raise FileNotFoundError(f"{model_dir}: a merged model needs its llm/ folder")
         if vocab_size is None:
             raise ValueError("tiny-random LLM: vocab_size is needed to build a new one")
         return tiny_llama(cfg, vocab_size, seed).to(dtype)
+    return AutoModelForCausalLM.from_pretrained(_resolve(cfg.name_or_path), **_quantised(cfg, dtype))
+
+
+def _quantised(cfg: LlmConfig, dtype) -> dict:
+    """from_pretrained keyword arguments: the dtype, and with ``load_in_4bit`` a BitsAndBytesConfig (NF4, double
+    quantisation, bfloat16 compute for a float32 recipe; bitsandbytes >= 0.46 runs it on the CPU too)."""
+    import torch
+
     kwargs = {"dtype": dtype}
     if cfg.load_in_4bit:
         from transformers import BitsAndBytesConfig
@@ -214,4 +222,4 @@ def _load_llm(cfg: LlmConfig, model_dir: Path | None, vocab_size: int | None, se
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if cfg.dtype == "float32" else dtype)
-    return AutoModelForCausalLM.from_pretrained(_resolve(cfg.name_or_path), **kwargs)
+    return kwargs

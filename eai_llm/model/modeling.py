@@ -188,7 +188,8 @@ class EaiLlmModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, *, device: str | torch.device = "cpu", dtype: str | None = None,
-                        merge_adapter: bool = False, verbose: bool = False) -> "EaiLlmModel":
+                        merge_adapter: bool = False, load_in_4bit: bool = False,
+                        verbose: bool = False) -> "EaiLlmModel":
         """Load a model directory strictly: every adapter, projector and skeleton-tokenizer tensor present with
         the shape the config implies, safetensors only, or a one-line :class:`~eai_llm.model.weights.ModelLoadError`
         naming the directory, the file and what is wrong.
@@ -196,6 +197,8 @@ class EaiLlmModel(nn.Module):
         For inference: ``dtype`` casts the LLM (``"auto"``: bfloat16 where the device runs it natively, see
         :func:`~eai_llm.model.llm.inference_dtype`; the skeleton tokenizer and projector stay float32) and
         ``merge_adapter`` folds the LoRA weights into the base (same outputs, no adapter overhead per call).
+        ``load_in_4bit`` quantises the base LLM to 4 bit on loading (bitsandbytes NF4) even when it was trained
+        in full precision (the adapter then stays separate).
         Loading is quiet (no third-party progress bars, warnings or log lines); ``verbose=True`` shows them.
         """
         from .quiet import quiet_loading
@@ -204,14 +207,17 @@ class EaiLlmModel(nn.Module):
         if not path.is_dir():
             raise MissingModelFile(f"{path}: not a model directory")
         with quiet_loading(verbose):
-            return cls._load(path, device, dtype, merge_adapter, verbose)
+            return cls._load(path, device, dtype, merge_adapter, load_in_4bit, verbose)
 
     @classmethod
-    def _load(cls, path: Path, device, dtype: str | None, merge_adapter: bool, verbose: bool) -> "EaiLlmModel":
+    def _load(cls, path: Path, device, dtype: str | None, merge_adapter: bool, load_in_4bit: bool,
+              verbose: bool) -> "EaiLlmModel":
         config = EaiLlmConfig.load(path / "config.json")
+        if load_in_4bit and not config.llm.load_in_4bit:
+            config = replace(config, llm=replace(config.llm, load_in_4bit=True))
         text_tok = load_text_tokenizer(config.llm, path, verbose=verbose)
         llm_cfg = config.llm
-        if dtype is not None and not llm_cfg.load_in_4bit:
+        if dtype is not None:   # with load_in_4bit: the precision of the parts that stay unquantised
             from .llm import inference_dtype
 
             # load the weights in the wanted precision (no float32 copy in memory first)

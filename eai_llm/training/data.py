@@ -15,7 +15,7 @@ from ..skeleton.unify import mirror
 from .recipe import DataSource, TrainRecipe
 
 __all__ = ["WindowArrays", "load_source", "load_sources", "cue_stats_of", "instruction", "alignment_text",
-           "mirror_batch"]
+           "mirror_batch", "reexpress_batch", "class_name", "label_vocabulary"]
 
 
 @dataclass
@@ -70,6 +70,8 @@ def load_source(src: DataSource, recipe: TrainRecipe, *, progress: bool = True) 
 
     if src.kind == "bandai":
         records = D.records_from_bandai(recipe.resolve(src.path), task=src.task, balance_normal=src.balance_normal)
+    elif src.kind == "bandai2":
+        records = D.records_from_bandai2(recipe.resolve(src.path))
     elif src.kind == "manifest":
         records = D.records_from_manifest(recipe.resolve(src.path))
     elif src.kind == "folders":
@@ -109,12 +111,14 @@ def cue_stats_of(sources: list[WindowArrays]) -> dict[str, dict[str, float]]:
     return cue_statistics([c for s in sources for c in s.cues])
 
 
-def alignment_text(label: str, cues: dict[str, float], stats: dict, rng: random.Random) -> str:
+def alignment_text(label: str, cues: dict[str, float], stats: dict, rng: random.Random,
+                   task: str = "emotion") -> str:
     """The grounded description a window's semantic tokens are aligned with in stage 1."""
     from ..data import text as T
 
-    claims = T.select_evidence(label, cues, stats)
-    return f"{label}: {T.explanation_text(label, claims)} {T.describe_movement(cues, stats, rng)}"
+    claims = T.select_evidence(label, cues, stats, task=task)
+    head = label if task in _PLAIN_TASKS else class_name(task, label)
+    return f"{head}: {T.explanation_text(label, claims, task=task)} {T.describe_movement(cues, stats, rng)}"
 
 
 def instruction(src: WindowArrays, row: int, kind: str, stats: dict, rng: random.Random) -> tuple[str, str]:
@@ -138,12 +142,51 @@ def mirror_batch(positions: np.ndarray, joint_mask: np.ndarray, flip: np.ndarray
     return positions, joint_mask
 
 
+#: Tasks whose labels name the stage-1 head's classes as they are (the bundled model's head uses them).
+_PLAIN_TASKS = ("emotion", "style")
+
+
+def class_name(task: str, label: str) -> str:
+    """The stage-1 head's class for a label: the label itself for dataset-1's tasks, ``"<task>:<label>"`` for
+    any other task, so that dataset-2's ``normal`` (a style) is never the emotion ``normal`` and its
+    ``active``/``feminine`` are not dataset-1's styles of the same name."""
+    return label if task in _PLAIN_TASKS else f"{task}:{label}"
+
+
+def class_names(src: WindowArrays) -> list[str]:
+    """Per window of ``src``: its stage-1 class (see :func:`class_name`)."""
+    return [class_name(src.task, l) for l in src.labels]
+
+
+def reexpress_batch(positions: np.ndarray, joint_mask: np.ndarray, layouts: list[str], rng: np.random.Generator,
+                    p: float, targets: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Smaller-rig augmentation: each window, with probability ``p``, becomes what ``to_unified`` gives for a
+    clip of a layout drawn uniformly from ``targets`` (skeleton/reexpress.py). Returns new arrays and the
+    windows' layout names (a re-expressed window reports its new layout). ``p == 0`` draws nothing."""
+    if p <= 0 or not targets or len(positions) == 0:
+        return positions, joint_mask, list(layouts)
+    from ..skeleton.reexpress import reexpress_windows
+
+    pick = rng.random(len(positions)) < p
+    which = rng.integers(len(targets), size=len(positions))
+    if not pick.any():
+        return positions, joint_mask, list(layouts)
+    positions, joint_mask, layouts = positions.copy(), joint_mask.copy(), list(layouts)
+    for t, name in enumerate(targets):
+        rows = np.flatnonzero(pick & (which == t))
+        if len(rows):
+            positions[rows], joint_mask[rows] = reexpress_windows(positions[rows], joint_mask[rows], name)
+            for r in rows:
+                layouts[r] = name
+    return positions, joint_mask, layouts
+
+
 def label_vocabulary(sources: list[WindowArrays]) -> list[str]:
-    """All labels of all sources, in first-seen order (the auxiliary head's classes)."""
+    """All classes of all sources (see :func:`class_name`), in first-seen order (the auxiliary head's classes)."""
     seen: dict[str, None] = {}
     for s in sources:
         for label in s.label_set:
-            seen.setdefault(label, None)
+            seen.setdefault(class_name(s.task, label), None)
     return list(seen)
 
 

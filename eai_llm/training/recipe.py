@@ -16,16 +16,22 @@ from ..model.config import EaiLlmConfig
 
 __all__ = ["DataSource", "Stage1Settings", "Stage2Settings", "TrainRecipe", "load_recipe", "apply_overrides"]
 
-SOURCE_KINDS = ("bandai", "manifest", "folders", "synthetic")
+SOURCE_KINDS = ("bandai", "bandai2", "manifest", "folders", "synthetic")
+#: The tasks a source may feed (each has its own prompt wording and answer prefix in data/text.py).
+TASKS = ("emotion", "style", "style2")
+#: Which tasks each Bandai release carries (dataset-2 has no emotion labels).
+_KIND_TASKS = {"bandai": ("emotion", "style"), "bandai2": ("style2",)}
 
 
 @dataclass
 class DataSource:
     """One dataset of the training mixture.
 
-    kind: ``bandai`` (the Bandai Namco folder; ``task`` emotion or style), ``manifest`` (CSV ``path,label[,group]``),
-        ``folders`` (per-label subfolders) or ``synthetic`` (procedural clips: ``n_per_class`` x labels x ``layouts``).
-    weight: sampling weight in the stage-2 mixture.
+    kind: ``bandai`` (the Bandai Namco dataset-1 folder; ``task`` emotion or style), ``bandai2`` (dataset-2; task
+        ``style2``, its 7 styles that are not emotions), ``manifest`` (CSV ``path,label[,group]``), ``folders``
+        (per-label subfolders) or ``synthetic`` (procedural clips: ``n_per_class`` x labels x ``layouts``).
+    task: one of :data:`TASKS` (the label set and prompt wording of the source's questions).
+    weight: sampling weight in the stage-2 mixture (stage 2 draws a source with probability weight / sum).
     """
 
     name: str
@@ -41,10 +47,15 @@ class DataSource:
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
             raise ValueError(f"data source {self.name!r}: kind {self.kind!r}, expected one of {SOURCE_KINDS}")
+        if self.task not in TASKS:
+            raise ValueError(f"data source {self.name!r}: task {self.task!r}, expected one of {TASKS}")
+        if self.task not in _KIND_TASKS.get(self.kind, TASKS):
+            raise ValueError(f"data source {self.name!r}: kind {self.kind!r} has no {self.task!r} labels, "
+                             f"expected task {' or '.join(_KIND_TASKS[self.kind])}")
         if self.kind != "synthetic" and not self.path:
             raise ValueError(f"data source {self.name!r}: 'path' is required for kind {self.kind!r}")
-        if self.weight <= 0:
-            raise ValueError(f"data source {self.name!r}: weight must be > 0")
+        if not isinstance(self.weight, (int, float)) or not self.weight > 0 or self.weight == float("inf"):
+            raise ValueError(f"data source {self.name!r}: weight must be a finite number > 0, got {self.weight!r}")
 
 
 @dataclass
@@ -97,8 +108,26 @@ class TrainRecipe:
     cache_dir: str = ".cache/eai_llm"
     exclude_groups: list[str] = field(default_factory=list)
     mirror: bool = True
+    # smaller-rig augmentation: each training window is re-expressed, with probability reexpress_p, in one of
+    # reexpress_layouts drawn uniformly (skeleton/reexpress.py: joints the rig lacks are masked); 0 = off
+    reexpress_p: float = 0.0
+    reexpress_layouts: list[str] = field(default_factory=lambda: ["h36m_17", "kinect_v2", "emotion_gait_16"])
     seed: int = 0
     base_dir: str = "."                        # folder the recipe's relative paths resolve against
+
+    def __post_init__(self) -> None:
+        from ..skeleton.errors import LayoutError
+        from ..skeleton.layouts import get_layout
+
+        if not 0.0 <= self.reexpress_p <= 1.0:
+            raise ValueError(f"reexpress_p must be in [0, 1], got {self.reexpress_p}")
+        if self.reexpress_p > 0 and not self.reexpress_layouts:
+            raise ValueError("reexpress_layouts must name at least one layout when reexpress_p > 0")
+        for name in self.reexpress_layouts:
+            try:
+                get_layout(name)
+            except (LayoutError, KeyError, ValueError) as err:
+                raise ValueError(f"reexpress_layouts: unknown layout {name!r} ({str(err).splitlines()[0]})") from None
 
     def resolve(self, path: str | None) -> Path | None:
         if path is None:
@@ -136,13 +165,20 @@ def recipe_from_dict(data: dict, *, base_dir: str | Path = ".", source: str = "<
     model = EaiLlmConfig.from_dict(data.pop("model", {}) or {}, source=f"{source}: model")
     sources = []
     for i, s in enumerate(data.pop("sources")):
-        sources.append(dataclass_from_dict(DataSource, s, f"{source}: sources[{i}]"))
+        where = f"{source}: sources[{i}]"
+        try:
+            sources.append(dataclass_from_dict(DataSource, s, where))
+        except ValueError as err:   # __post_init__ checks: name the recipe file too, on one line
+            raise ValueError(str(err) if str(err).startswith(where) else f"{where}: {err}") from None
     stage1 = dataclass_from_dict(Stage1Settings, data.pop("stage1", None), f"{source}: stage1")
     stage2 = dataclass_from_dict(Stage2Settings, data.pop("stage2", None), f"{source}: stage2")
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
         raise ValueError(f"{source}: data source names must be unique, got {names}")
-    return TrainRecipe(model=model, sources=sources, stage1=stage1, stage2=stage2, base_dir=str(base_dir), **data)
+    try:
+        return TrainRecipe(model=model, sources=sources, stage1=stage1, stage2=stage2, base_dir=str(base_dir), **data)
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> TrainRecipe:

@@ -28,10 +28,10 @@ import torch.nn.functional as F
 
 from ..tokenizer.align import TextEncoder, contrastive_loss
 from ..tokenizer.mgst import SkeletonTokenizer
-from .data import (WindowArrays, alignment_text, cue_stats_of, instruction, label_vocabulary, load_sources,
-                   mirror_batch, write_json)
 from .checkpoint import (MANIFEST, CheckpointError, find_checkpoint, load_checkpoint, recipe_hash, save_checkpoint,
                          trim_log, verify_manifest, write_manifest)
+from .data import (WindowArrays, alignment_text, class_names, cue_stats_of, instruction, label_vocabulary,
+                   load_sources, mirror_batch, reexpress_batch, write_json)
 from .recipe import TrainRecipe
 
 __all__ = ["train"]
@@ -69,6 +69,9 @@ def recipe_key(recipe: TrainRecipe, stage: int) -> dict:
     key = json.loads(json.dumps(asdict(recipe), default=str))
     for k in ("output_dir", "cache_dir", "base_dir"):
         key.pop(k, None)
+    if not key.get("reexpress_p"):   # augmentation off: the key of recipes from before it existed
+        key.pop("reexpress_p", None)
+        key.pop("reexpress_layouts", None)
     if stage == 1:
         key.pop("stage2", None)
         key["model"] = {"tokenizer": key["model"]["tokenizer"]}
@@ -116,7 +119,7 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
     s1 = recipe.stage1
     labels = label_vocabulary(sources)
     rng = random.Random(recipe.seed)
-    texts = [alignment_text(lab, cues, stats, rng) for src in sources for lab, cues in zip(src.labels, src.cues)]
+    texts = [alignment_text(lab, cues, stats, rng, src.task) for src in sources for lab, cues in zip(src.labels, src.cues)]
     with accelerator.main_process_first():
         encoder = TextEncoder(s1.text_encoder, cache_file=recipe.resolve(recipe.cache_dir) / "text_embeddings.npz")
         text_emb = torch.as_tensor(encoder.encode(texts))
@@ -128,8 +131,9 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
     pos = np.concatenate([s.positions for s in sources])
     fmask = np.concatenate([s.frame_mask for s in sources])
     jmask = np.concatenate([s.joint_mask for s in sources])
-    layout_ids = tokenizer.layout_ids([l for s in sources for l in s.layouts])
-    y = torch.tensor([labels.index(l) for s in sources for l in s.labels])
+    layout_names = [l for s in sources for l in s.layouts]
+    layout_ids = tokenizer.layout_ids(layout_names)
+    y = torch.tensor([labels.index(c) for s in sources for c in class_names(s)])
     n = len(pos)
     opt = torch.optim.AdamW(tokenizer.parameters(), lr=s1.lr, weight_decay=s1.weight_decay)
     per_proc = max(2, s1.batch_size // accelerator.num_processes)
@@ -151,9 +155,14 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
             idx = np.sort(idx[accelerator.process_index::accelerator.num_processes])
             flip = gen.random(len(idx)) < 0.5 if recipe.mirror else np.zeros(len(idx), bool)
             p, jm = mirror_batch(pos[idx], jmask[idx], flip)
+            lids = layout_ids[idx]
+            if recipe.reexpress_p > 0:
+                p, jm, lay = reexpress_batch(p, jm, [layout_names[i] for i in idx], gen, recipe.reexpress_p,
+                                             recipe.reexpress_layouts)
+                lids = tokenizer.layout_ids(lay)
             dev = accelerator.device
             aligned, logits = heads(torch.as_tensor(p, device=dev), torch.as_tensor(fmask[idx], device=dev),
-                                    torch.as_tensor(jm, device=dev), layout_ids[idx].to(dev))
+                                    torch.as_tensor(jm, device=dev), lids.to(dev))
             yy = y[idx].to(dev)
             loss_c = contrastive_loss(aligned, text_emb[idx].to(dev), yy, s1.temperature)
             loss_y = F.cross_entropy(logits, yy)
@@ -230,7 +239,8 @@ def _plan(sources: list[WindowArrays], kinds: dict[str, float], num: int, seed: 
     return [(int(s), int(gen.integers(len(sources[s]))), names[k]) for s, k in zip(src, kind)]
 
 
-def _stage2_batch(model, sources, items, stats, seed: int, step: int, mirror: bool, device):
+def _stage2_batch(model, sources, items, stats, seed: int, step: int, mirror: bool, device,
+                  reexpress: tuple[float, list[str]] = (0.0, [])):
     from ..model.modeling import SkeletonInput
 
     rng = random.Random(seed * 1_000_003 + step)
@@ -246,6 +256,8 @@ def _stage2_batch(model, sources, items, stats, seed: int, step: int, mirror: bo
         lay.append(src.layouts[row])
     flip = np.array([mirror and rng.random() < 0.5 for _ in items])
     p, j = mirror_batch(np.stack(pos), np.stack(jm), flip)
+    if reexpress[0] > 0:
+        p, j, lay = reexpress_batch(p, j, lay, np.random.default_rng([seed, step]), *reexpress)
     batch = model.processor.training_batch(questions, answers)
     skel = SkeletonInput.from_numpy(p, np.stack(fm), j, model.skeleton_tokenizer.layout_ids(lay).numpy())
     return batch, skel.to(device)
@@ -297,7 +309,7 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
         lo = step * per_proc * accelerator.num_processes
         items = plan[lo: lo + per_proc * accelerator.num_processes][accelerator.process_index::accelerator.num_processes]
         batch, skel = _stage2_batch(model, sources, items, stats, recipe.seed, step * 131 + accelerator.process_index,
-                                    recipe.mirror, accelerator.device)
+                                    recipe.mirror, accelerator.device, (recipe.reexpress_p, recipe.reexpress_layouts))
         outp = wrapped(batch.input_ids.to(accelerator.device), batch.attention_mask.to(accelerator.device),
                        skel.positions, skel.frame_mask, skel.joint_mask, skel.layout_ids,
                        labels=batch.labels.to(accelerator.device))

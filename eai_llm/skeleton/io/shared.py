@@ -1,0 +1,116 @@
+"""Steps every reader shares: layout look-up by joints, joint selection, the NaN policy, construction."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..clip import SkeletonClip
+from ..clip import interpolate_gaps as _fill_gaps
+from ..errors import ClipFormatError, ClipLimitError, ClipValueError, LayoutError
+from ..layouts import Layout, get_layout, list_layouts, match_layout
+from .options import _Options
+
+
+def _candidates(num_joints: int) -> list[str]:
+    return [n for n in list_layouts() if get_layout(n).num_joints == num_joints]
+
+
+def _layout_by_name_set(names: Sequence[str]) -> Layout | None:
+    """A registered layout with exactly these joint names, in any order."""
+    exact = match_layout(names)
+    if exact is not None:
+        return exact
+    wanted = set(names)
+    for name in list_layouts():
+        lay = get_layout(name)
+        if set(lay.joint_names) == wanted and len(lay.joint_names) == len(names):
+            return lay
+    return None
+
+
+def _select_joints(names: Sequence[str], layout: Layout, source: str, what: str) -> np.ndarray:
+    """Indices into ``names`` giving ``layout``'s joint order; LayoutError when a joint is missing."""
+    index = {n: i for i, n in enumerate(names)}
+    missing = [n for n in layout.joint_names if n not in index]
+    if missing:
+        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+        have = ", ".join(list(names)[:8]) + (", ..." if len(names) > 8 else "")
+        raise LayoutError(source, "layout", f"layout {layout.name!r} needs joints the {what} lacks: {shown} "
+                                            f"(the {what} has: {have})")
+    return np.array([index[n] for n in layout.joint_names], dtype=np.int64)
+
+
+def _check_positions(arr: np.ndarray, source: str, key: str) -> np.ndarray:
+    if arr.dtype.kind not in "fiu":
+        raise ClipFormatError(source, key, f"expected a numeric array, got dtype {arr.dtype}")
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ClipFormatError(source, key, f"expected shape (frames, joints, 3), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ClipValueError(source, key, "zero frames, expected at least 1")
+    return arr
+
+
+def _require_layout(opts: _Options, num_joints: int, what: str) -> Layout:
+    if opts.layout is None:
+        cands = _candidates(num_joints)
+        hint = (f"layouts with {num_joints} joints: {', '.join(cands)}" if cands
+                else f"no registered layout has {num_joints} joints; write a layout file")
+        raise LayoutError(opts.source, "layout", f"{what} has {num_joints} joints and no layout; pass layout= "
+                                                 f"(--layout) ({hint})")
+    if opts.layout.num_joints != num_joints:
+        cands = _candidates(num_joints)
+        raise ClipValueError(opts.source, "positions", f"{num_joints} joints but layout {opts.layout.name!r} has "
+                                                       f"{opts.layout.num_joints}; layouts with {num_joints} joints: "
+                                                       f"{', '.join(cands) or 'none'}")
+    return opts.layout
+
+
+def _array_where(layout: Layout) -> Callable[[int, int], str]:
+    return lambda t, j: f"frame {t}, joint {layout.joint_names[j]!r}"
+
+
+#: numpy's NPY/NPZ readers parse untrusted bytes with zipfile, zlib and a Python-literal header parser,
+#: which raise many exception types on corrupt input (BadZipFile, zlib.error, SyntaxError, TokenError,
+#: struct.error, EOFError, ValueError, ...): all of them mean "corrupt file" here.
+_ARCHIVE_ERRORS = (Exception,)
+
+def _as_float64(arr: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):  # e.g. signalling NaNs; non-finite values are reported later
+        return np.asarray(arr, dtype=np.float64)
+
+
+def _err_text(err: BaseException) -> str:
+    return " ".join(str(err).split())[:120] or type(err).__name__
+
+
+def _finish(positions: np.ndarray, fps: float, layout: Layout, label: str | None, meta: dict[str, Any],
+            opts: _Options, where: Callable[[int, int], str]) -> SkeletonClip:
+    """NaN policy, frame limit and construction shared by all readers (positions in metres)."""
+    source = opts.source
+    n = positions.shape[0]
+    if n == 0:
+        raise ClipValueError(source, "frames", "zero frames, expected at least 1")
+    if n > opts.max_frames:
+        raise ClipLimitError(source, "frames", f"{n} frames, the limit is {opts.max_frames}")
+    with np.errstate(all="ignore"):  # overflow to inf is reported below as non-finite
+        pos = np.asarray(positions, dtype=np.float64)
+        finite = np.isfinite(pos).all(axis=2)
+        pos32 = pos.astype(np.float32)
+        finite &= np.isfinite(pos32).all(axis=2)
+    if not finite.all():
+        if opts.gap <= 0:
+            t, j = np.argwhere(~finite)[0]
+            count = int((~finite).sum())
+            raise ClipValueError(source, where(int(t), int(j)),
+                                 f"non-finite (NaN/inf) position ({count} joint-frames in all); expected finite "
+                                 "numbers, or pass interpolate_gaps=N to fill gaps of up to N frames")
+        pos32 = np.where(finite[..., None], pos32, np.nan).astype(np.float32)
+        pos32, filled = _fill_gaps(pos32, opts.gap, source)
+        meta["interpolated_frames"] = filled
+    elif opts.gap > 0:
+        meta["interpolated_frames"] = 0
+    if opts.gap > 0:
+        meta["interpolate_gaps"] = opts.gap
+    return SkeletonClip(pos32, fps, layout, label, meta)

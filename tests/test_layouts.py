@@ -77,13 +77,15 @@ def test_user_layout_from_json_and_yaml(tmp_path):
     ]}
     path = tmp_path / "rig.json"
     path.write_text(json.dumps(spec))
-    lay = load_layout_file(path)
+    lay = load_layout_file(path, register=True)  # registering is the caller's explicit choice
     assert get_layout("my_rig") is lay
     assert lay.mirror_pairs == ((1, 2),)
     assert Layout.from_dict(lay.to_dict()) == lay
     yml = tmp_path / "rig.yaml"
     yml.write_text("name: my_rig_yaml\njoints:\n  - {name: a, parent: null, unified: pelvis}\n  - {name: b, parent: a}\n")
     assert get_layout(str(yml)).joint_names == ("a", "b")
+    assert match_layout(("a", "b")) is None  # a layout file passed by name is read, not registered
+    load_layout_file(yml, register=True)
     assert match_layout(("a", "b")).name == "my_rig_yaml"
 
 
@@ -109,7 +111,7 @@ def test_unknown_layout_and_builtin_protection(tmp_path):
     path = tmp_path / "k.json"
     path.write_text(json.dumps({"name": "kinect_v2", "joints": [{"name": "a", "parent": None, "unified": "pelvis"}]}))
     with pytest.raises(LayoutError, match="built-in"):
-        load_layout_file(path)
+        load_layout_file(path, register=True)
     with pytest.raises(LayoutError, match="not valid JSON"):
         (tmp_path / "broken.json").write_text("{nope")
         load_layout_file(tmp_path / "broken.json")

@@ -2,10 +2,17 @@
 
 A layout is data: joint names, parent indices and (optionally) a mapping of its joints onto the
 **unified** layout. Everything else -- edges, bones, left/right mirror pairs, adjacency -- is derived
-here and never typed twice. Users register their own layout from a small JSON or YAML file::
+here and never typed twice. Users describe their own layout in a small JSON or YAML file::
 
     {"name": "my_rig", "joints": [{"name": "pelvis", "parent": null, "unified": "pelvis"},
                                   {"name": "spine", "parent": "pelvis", "unified": "spine"}, ...]}
+
+A layout file is read only where the *caller* names it (``load_clip(layout="rig.json")``, ``--layout
+rig.json``, :func:`load_layout_file`); such a layout travels with the clips read with it and is not
+registered unless the caller asks (``register_layout`` / ``load_layout_file(..., register=True)``).
+Nothing inside a data file is ever opened as a path: a clip file names a layout only by a registered
+name (:func:`registered_layout`) or embeds the layout as JSON. Validation is linear in the joint count
+and layouts are capped at :data:`MAX_JOINTS` joints.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .errors import LayoutError
+from .errors import ClipLimitError, LayoutError
 
 __all__ = [
     "Layout",
@@ -32,7 +39,37 @@ __all__ = [
     "list_layouts",
     "load_layout_file",
     "match_layout",
+    "registered_layout",
+    "MAX_JOINTS",
 ]
+
+#: Layouts (and every reader's arrays) with more joints than this are refused.
+MAX_JOINTS = 1024
+
+
+def _tree_order(parents: tuple[int, ...]) -> tuple[list[int], list[int]] | None:
+    """(breadth-first order from the root, depth of each joint), or None when the parents are no tree.
+
+    Linear in the number of joints: with one root and in-range parents, the parents form a tree exactly
+    when a walk down the children from the root reaches every joint.
+    """
+    n = len(parents)
+    children: list[list[int]] = [[] for _ in range(n)]
+    root = -1
+    for i, p in enumerate(parents):
+        if p < 0:
+            root = i
+        else:
+            children[p].append(i)
+    if root < 0:
+        return None
+    depth = [0] * n
+    order = [root]
+    for j in order:  # grows while iterating: breadth-first
+        for c in children[j]:
+            depth[c] = depth[j] + 1
+            order.append(c)
+    return (order, depth) if len(order) == n else None
 
 
 _MIRROR_RULES: tuple[tuple[re.Pattern, str, str], ...] = (
@@ -102,27 +139,27 @@ class Layout:
         n = len(self.joint_names)
         if n == 0:
             raise LayoutError(src, "joints", "a layout needs at least one joint")
+        if n > MAX_JOINTS:
+            raise ClipLimitError(src, "joints", f"{n} joints, the limit is {MAX_JOINTS}")
         if len(self.parents) != n:
             raise LayoutError(src, "parents", f"expected {n} parent indices, got {len(self.parents)}")
-        if len(set(self.joint_names)) != n:
-            dup = sorted({j for j in self.joint_names if self.joint_names.count(j) > 1})
-            raise LayoutError(src, "joints", f"joint names must be unique, repeated: {dup}")
+        names = set(self.joint_names)
+        if len(names) != n:
+            seen: set[str] = set()
+            dup = sorted({j for j in self.joint_names if j in seen or seen.add(j)})
+            raise LayoutError(src, "joints", f"joint names must be unique, repeated: {dup[:10]}")
         roots = [i for i, p in enumerate(self.parents) if p < 0]
         if len(roots) != 1:
             raise LayoutError(src, "parents", f"expected exactly one root (parent -1), found {len(roots)}")
         for i, p in enumerate(self.parents):
             if p >= n:
                 raise LayoutError(src, f"joint {self.joint_names[i]!r}", f"parent index {p} out of range 0..{n - 1}")
-        # every joint must reach the root without a cycle
-        for i in range(n):
-            seen, j = set(), i
-            while j >= 0:
-                if j in seen:
-                    raise LayoutError(src, f"joint {self.joint_names[i]!r}", "parents form a cycle, expected a tree")
-                seen.add(j)
-                j = self.parents[j]
+        if _tree_order(self.parents) is None:  # some joint does not reach the root: a cycle
+            reached = set(_reachable(self.parents))
+            i = next(i for i in range(n) if i not in reached)
+            raise LayoutError(src, f"joint {self.joint_names[i]!r}", "parents form a cycle, expected a tree")
         for joint, target in self.to_unified.items():
-            if joint not in self.joint_names:
+            if joint not in names:
                 raise LayoutError(src, "to_unified", f"unknown joint {joint!r}")
             if self.name != "unified" and target not in UNIFIED_JOINTS:
                 raise LayoutError(src, f"to_unified[{joint!r}]", f"unknown unified joint {target!r}")
@@ -183,13 +220,7 @@ class Layout:
 
     @cached_property
     def depth(self) -> np.ndarray:
-        d = np.zeros(self.num_joints, dtype=np.int64)
-        for i in range(self.num_joints):
-            j = i
-            while self.parents[j] >= 0:
-                d[i] += 1
-                j = self.parents[j]
-        return d
+        return np.array(_tree_order(self.parents)[1], dtype=np.int64)
 
     @cached_property
     def topological_order(self) -> tuple[int, ...]:
@@ -228,6 +259,8 @@ class Layout:
             raise LayoutError(source, "name", "expected a non-empty string")
         if not isinstance(joints, list) or not joints:
             raise LayoutError(source, "joints", "expected a non-empty list of {name, parent, unified?}")
+        if len(joints) > MAX_JOINTS:
+            raise ClipLimitError(source, "joints", f"{len(joints)} joints, the limit is {MAX_JOINTS}")
         names, parent_names, mapping = [], [], {}
         for k, j in enumerate(joints):
             if not isinstance(j, Mapping) or not isinstance(j.get("name"), str):
@@ -249,8 +282,21 @@ class Layout:
                 raise LayoutError(source, f"joints[{k}].parent", f"unknown parent joint {p!r}")
         try:
             return cls(name, tuple(names), tuple(parents), mapping, str(data.get("description", "")))
+        except ClipLimitError as err:
+            raise ClipLimitError(source, err.place, err.reason) from None
         except LayoutError as err:
             raise LayoutError(source, err.place, err.reason) from None
+
+
+def _reachable(parents: tuple[int, ...]) -> list[int]:
+    """The joints reachable from the root (for naming the first joint on a cycle)."""
+    children: dict[int, list[int]] = {}
+    for i, p in enumerate(parents):
+        children.setdefault(p, []).append(i)
+    order = list(children.get(-1, []))
+    for j in order:
+        order.extend(children.get(j, []))
+    return order
 
 
 def _is_left(name: str) -> bool:
@@ -399,14 +445,23 @@ def register_layout(layout: Layout, *, overwrite: bool = False) -> Layout:
     return layout
 
 
+def registered_layout(name: str) -> Layout | None:
+    """The registered layout called ``name``, or None. Never reads a file: for names found in data."""
+    return _REGISTRY.get(name) if isinstance(name, str) else None
+
+
 def get_layout(name: "str | Layout") -> Layout:
-    """A registered layout by name (or a layout file path ending in .json/.yaml/.yml)."""
+    """A registered layout by name, or the layout in a file the *caller* names (.json/.yaml/.yml).
+
+    A layout file is read, not registered: it applies to this call only. Never pass a string taken
+    from a data file here (use :func:`registered_layout`).
+    """
     if isinstance(name, Layout):
         return name
     if name in _REGISTRY:
         return _REGISTRY[name]
     if str(name).lower().endswith((".json", ".yaml", ".yml")):
-        return load_layout_file(name)
+        return load_layout_file(name, register=False)
     raise LayoutError(f"layout {name!r}", None, f"unknown layout, expected one of {sorted(_REGISTRY)} or a .json/.yaml file")
 
 
@@ -414,8 +469,12 @@ def list_layouts() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_layout_file(path: str | PathLike, *, register: bool = True) -> Layout:
-    """Read a layout from JSON or YAML (see module docstring) and register it."""
+def load_layout_file(path: str | PathLike, *, register: bool = False) -> Layout:
+    """Read a layout from JSON or YAML (see module docstring); ``register=True`` also registers it.
+
+    Registering makes the layout visible by name to every later call in the process (the demo, the
+    CLI and the readers never do it); without it the layout is only returned.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..clip import MAX_FRAMES
 from ..errors import ClipFormatError, ClipLimitError, ClipValueError
-from .limits import MAX_BVH_JOINTS
+from .limits import DEFAULT_MAX_MEMORY, MAX_BVH_JOINTS, MAX_HIERARCHY_BYTES, check_frame_time, check_shape
 from .text import _NUMBER, _parse_numeric_rows, _show
 
 
@@ -178,14 +178,19 @@ def _parse_hierarchy(text: str, source: str) -> tuple[list[str], list[int], list
     return names, parents, offsets, channels, end_sites, lines
 
 
-def parse_bvh(text: str, source: str = "<bvh>", max_frames: int = MAX_FRAMES) -> BvhData:
+def parse_bvh(text: str, source: str = "<bvh>", max_frames: int = MAX_FRAMES,
+              max_memory: int = DEFAULT_MAX_MEMORY) -> BvhData:
     """Parse BVH text (hierarchy + motion) without forward kinematics.
 
     The MOTION block is parsed in one vectorised call; rows are checked against ``Frames:`` and the
-    channel count. Raises :class:`ClipFormatError` / :class:`ClipValueError` / :class:`ClipLimitError`.
+    channel count. Frames, frame rate, joints and the estimated memory of the read are checked before the
+    motion block is parsed. Raises :class:`ClipFormatError` / :class:`ClipValueError` / :class:`ClipLimitError`.
     """
     m = re.search(r"^[ \t]*MOTION[ \t]*$", text, re.MULTILINE)
     header = text if m is None else text[:m.start()]
+    if len(header) > MAX_HIERARCHY_BYTES:
+        raise ClipLimitError(source, "HIERARCHY", f"{len(header)} characters before MOTION, the limit is "
+                                                  f"{MAX_HIERARCHY_BYTES} ({MAX_BVH_JOINTS} joints at most)")
     names, parents, offsets, channels, end_sites, jlines = _parse_hierarchy(header, source)
     if m is None:
         raise ClipFormatError(source, f"line {text.count(chr(10)) + 1}",
@@ -225,14 +230,19 @@ def parse_bvh(text: str, source: str = "<bvh>", max_frames: int = MAX_FRAMES) ->
     if not _NUMBER.fullmatch(tm.group(1)):
         raise ClipFormatError(source, f"line {ln}", f"Frame Time {_show(tm.group(1))} is not a number")
     frame_time = float(tm.group(1))
-    if not math.isfinite(frame_time) or frame_time <= 0:
-        raise ClipValueError(source, f"line {ln}", f"Frame Time {frame_time}, expected a positive number of seconds")
+    check_frame_time(frame_time, source, f"line {ln}")
     ncols = sum(len(c) for c in channels)
     if ncols == 0:
         raise ClipFormatError(source, "CHANNELS", "no joint has channels, expected motion channels")
+    check_shape(source, f"line {ln - 1}", nframes, len(names) + len(end_sites), max_frames=max_frames,
+                max_memory=max_memory, values_per_frame=ncols)
     data = BvhData(names, parents, np.array(offsets), channels, end_sites, frame_time,
                    np.zeros((0, ncols)), np.zeros(0, dtype=np.int64), jlines)
     block = text[pos:] if pos <= len(text) else ""
+    newlines = block.count("\n")
+    if newlines > 2 * nframes + 1000:  # counted before the block is split into line objects
+        raise ClipFormatError(source, f"line {line_no + 1}", f"{newlines} lines of motion for Frames: {nframes}; "
+                                                             "expected one line per frame")
     motion, mlines = _parse_numeric_rows(block, ncols, line_no + 1, source, data.column_name,
                                          expected_rows=nframes, rows_what="frames (Frames: line)")
     data.motion, data.motion_lines = motion, mlines

@@ -17,13 +17,13 @@ from .options import _Options
 from .rig_names import derive_layout
 from .shared import _finish, _layout_by_name_set, _select_joints
 from .text import _decode_text, _round_fps
-from .units import UNIT_SCALES, detect_units
+from .units import UNIT_SCALES, detect_units, note_units
 
 
 def _load_bvh(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     source = opts.source
     text = _decode_text(data, source)
-    bvh = parse_bvh(text, source, opts.max_frames)
+    bvh = parse_bvh(text, source, opts.max_frames, opts.max_memory)
     if opts.gap <= 0:
         bad = ~np.isfinite(bvh.motion)
         if bad.any():
@@ -49,6 +49,8 @@ def _load_bvh(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
         "original_fps": file_fps, "frame_time": bvh.frame_time, "derived_layout": derived,
         "bvh_joints": len(bvh.names), "bvh_channels": int(bvh.motion.shape[1]), "end_sites": len(bvh.end_sites),
     }
+    if opts.units is None:
+        note_units(meta, height, units)
     if opts.fps is not None:
         meta["fps_overridden"] = True
 

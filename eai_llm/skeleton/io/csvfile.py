@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..clip import SkeletonClip
-from ..errors import ClipFormatError, ClipValueError, LayoutError
-from .limits import _DEFAULT_FPS
+from ..errors import ClipFormatError, ClipLimitError, ClipValueError, LayoutError
+from ..layouts import MAX_JOINTS
+from .limits import _DEFAULT_FPS, check_fps, check_shape
 from .options import _Options
 from .shared import _finish, _layout_by_name_set, _select_joints
 from .text import _decode_text, _parse_numeric_rows, _round_fps, _show
@@ -27,19 +28,31 @@ _AXIS_COLUMN = re.compile(r"^(.+?)[_.\s:-]([xyzXYZ])$")
 def _load_csv(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     source = opts.source
     text = _decode_text(data, source)
+    newlines = text.count("\n")
+    if newlines > 2 * opts.max_frames + 1000:  # counted before the text is split into line objects
+        raise ClipLimitError(source, None, f"{newlines} lines, the limit is {opts.max_frames} frames")
     lines = text.split("\n")
-    header_idx = next(i for i, line in enumerate(lines) if line.strip())
+    header_idx = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if header_idx is None:  # e.g. only Unicode whitespace ("\x1c"), which bytes.strip() keeps
+        raise ClipFormatError(source, None, "only whitespace, expected a header of <joint>_x,<joint>_y,<joint>_z "
+                                            "columns and one row per frame")
     header = lines[header_idx]
     delim = max((",", ";", "\t"), key=header.count)
     if header.count(delim) == 0:
         raise ClipFormatError(source, f"line {header_idx + 1}", "expected a header of comma-separated "
                                                                 "<joint>_x,<joint>_y,<joint>_z columns")
+    if header.count(delim) > 3 * MAX_JOINTS + 8:
+        raise ClipLimitError(source, f"line {header_idx + 1}", f"{header.count(delim) + 1} columns, the limit is "
+                                                               f"{MAX_JOINTS} joints (x, y, z each)")
     cols = [c.strip().strip('"').strip("'").strip() for c in header.split(delim)]
     lead: list[tuple[int, str]] = []
     while len(lead) < len(cols) and cols[len(lead)].lower() in (_TIME_COLUMNS | _FRAME_COLUMNS):
         name = cols[len(lead)].lower()
         lead.append((len(lead), "time" if name in _TIME_COLUMNS else "frame"))
     joints, axes = _csv_joint_columns(cols, len(lead), source, header_idx + 1)
+    rows = sum(1 for line in lines[header_idx + 1:] if line.strip())
+    check_shape(source, f"line {header_idx + 2}", rows, len(joints), max_frames=opts.max_frames,
+                max_memory=opts.max_memory, values_per_frame=len(cols))
     body = "\n".join(lines[header_idx + 1:])
     if delim != "\t":
         body = re.sub(rf"(?m)(?<={re.escape(delim)})[ \t]*(?={re.escape(delim)}|$)|^[ \t]*(?={re.escape(delim)})",
@@ -83,7 +96,8 @@ def _load_csv(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     def where(t: int, j: int) -> str:
         return f"line {row_lines[t]}, joint {layout.joint_names[j]!r}"
 
-    return _finish(positions * UNIT_SCALES[units], fps, layout, None, meta, opts, where)
+    return _finish(positions * UNIT_SCALES[units], fps, layout, None, meta, opts, where,
+                   check_units=None if opts.units else units)
 
 
 def _csv_joint_columns(cols: list[str], start: int, source: str, line: int) -> tuple[list[str], np.ndarray]:
@@ -134,4 +148,6 @@ def _fps_from_times(times: np.ndarray, name: str, row_lines: np.ndarray, source:
     else:
         units = "100ns"  # Kinect SDK ticks
     scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "100ns": 1e-7}[units]
-    return _round_fps(1.0 / (step * scale)), units
+    with np.errstate(all="ignore"):  # a 1e-320 s step is an inf frame rate: refused by check_fps
+        fps = float(np.float64(1.0) / np.float64(step * scale))
+    return _round_fps(check_fps(fps, source, f"column {name!r}")), units

@@ -113,7 +113,8 @@ def _forward_kinematics(rig: _Rig, motion: np.ndarray) -> tuple[np.ndarray, np.n
     return pos, world_r
 
 
-_FK_CHUNK = 8192
+#: Joint-frames per forward-kinematics chunk: bounds the (J, chunk, 3, 3) rotation temporaries.
+_FK_JOINT_FRAMES = 8192 * 32
 
 def bvh_positions(bvh: BvhData, sample: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Forward kinematics, vectorised over frames: world positions (T, J, 3) in file units.
@@ -131,10 +132,11 @@ def bvh_positions(bvh: BvhData, sample: np.ndarray | None = None) -> tuple[np.nd
     off = np.array([o for _, o in bvh.end_sites], dtype=np.float64).reshape(-1, 3)
     pos = np.empty((T, J, 3))
     sites = np.empty((sample.size, par.size, 3))
-    for a in range(0, T, _FK_CHUNK):
-        p, r = _forward_kinematics(rig, motion[a:a + _FK_CHUNK])
-        pos[a:a + _FK_CHUNK] = p[rig.rank].transpose(1, 0, 2)
-        inside = (sample >= a) & (sample < a + _FK_CHUNK)
+    chunk = max(64, _FK_JOINT_FRAMES // max(J, 1))
+    for a in range(0, T, chunk):
+        p, r = _forward_kinematics(rig, motion[a:a + chunk])
+        pos[a:a + chunk] = p[rig.rank].transpose(1, 0, 2)
+        inside = (sample >= a) & (sample < a + chunk)
         if par.size and inside.any():
             rows = sample[inside] - a
             sites[inside] = (p[par][:, rows] + (r[par][:, rows] @ off[:, None, :, None])[..., 0]).transpose(1, 0, 2)

@@ -11,7 +11,7 @@ from ..errors import ClipFormatError
 from ..layouts import Layout
 from .bvh_reader import _load_bvh
 from .csvfile import _load_csv
-from .limits import DEFAULT_MAX_BYTES, FORMATS
+from .limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMORY, FORMATS
 from .npy import _load_npy
 from .npz import _load_npz
 from .options import _Options, _read_bytes, _resolve_fps, _resolve_gap, _resolve_layout, _resolve_units
@@ -26,6 +26,7 @@ def load_clip(
     interpolate_gaps: int | bool = 0,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_frames: int = MAX_FRAMES,
+    max_memory: int = DEFAULT_MAX_MEMORY,
 ) -> SkeletonClip:
     """Read a BVH, NPZ, NPY or CSV clip into a :class:`SkeletonClip` (metres, Y up).
 
@@ -41,7 +42,10 @@ def load_clip(
     interpolate_gaps: fill runs of NaN/inf of at most this many frames by linear interpolation
         (``True`` = 5 frames); the number of filled joint-frames goes to
         ``meta["interpolated_frames"]``. With 0 (default) any NaN/inf raises :class:`ClipValueError`.
-    max_bytes, max_frames: limits beyond which :class:`ClipLimitError` is raised.
+    max_bytes, max_frames, max_memory: limits (file bytes, frames, estimated peak bytes of the read)
+        beyond which :class:`ClipLimitError` is raised, checked before the memory is allocated. Joints
+        (:data:`MAX_JOINTS`), frame rate (:data:`MIN_FPS`..:data:`MAX_FPS`) and duration
+        (:data:`MAX_DURATION_S`) are capped too (see :mod:`eai_llm.skeleton.io.limits`).
 
     Raises :class:`FileNotFoundError` for a missing file and a :class:`ClipError` subclass for
     everything else (see the module docstring).
@@ -58,6 +62,7 @@ def load_clip(
         gap=_resolve_gap(interpolate_gaps, source),
         max_bytes=int(max_bytes),
         max_frames=int(max_frames),
+        max_memory=int(max_memory),
     )
     reader = {"bvh": _load_bvh, "npz": _load_npz, "npy": _load_npy, "csv": _load_csv}[fmt]
     return reader(path, data, opts)

@@ -12,12 +12,14 @@ from ..clip import SkeletonClip
 from ..errors import ClipFormatError
 from .limits import _DEFAULT_FPS
 from .options import _Options
-from .shared import _ARCHIVE_ERRORS, _array_where, _as_float64, _check_positions, _err_text, _finish, _require_layout
+from .shared import _check_array_shape, _npy_shape, _ARCHIVE_ERRORS, _array_where, _as_float64, _check_positions, _err_text, _finish, _require_layout
 from .units import UNIT_SCALES
 
 
 def _load_npy(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     source = opts.source
+    if data.startswith(b"\x93NUMPY"):
+        _check_array_shape(_npy_shape(_io.BytesIO(data)), opts, "array")
     try:
         arr = np.load(_io.BytesIO(data), allow_pickle=False)
     except _ARCHIVE_ERRORS as err:
@@ -36,4 +38,5 @@ def _load_npy(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     fps = opts.fps
     if fps is None:
         fps, meta["fps_assumed"] = _DEFAULT_FPS, True
-    return _finish(_as_float64(arr) * UNIT_SCALES[units], fps, layout, None, meta, opts, _array_where(layout))
+    return _finish(_as_float64(arr) * UNIT_SCALES[units], fps, layout, None, meta, opts, _array_where(layout),
+                   check_units=None if opts.units else units)

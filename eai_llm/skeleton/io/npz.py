@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io as _io
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +11,37 @@ import numpy as np
 
 from ..clip import SkeletonClip
 from ..errors import ClipError, ClipFormatError, ClipLimitError, ClipValueError, LayoutError
-from ..layouts import Layout, get_layout
-from .limits import _DEFAULT_FPS
+from ..layouts import Layout, list_layouts, registered_layout
+from .limits import _DEFAULT_FPS, MAX_TEXT_BYTES, check_fps
 from .options import _Options
-from .shared import (_ARCHIVE_ERRORS, _array_where, _as_float64, _check_positions, _err_text, _finish,
+from .shared import (_ARCHIVE_ERRORS, _check_array_shape, _npy_shape, _array_where, _as_float64, _check_positions, _err_text, _finish,
                      _require_layout, _select_joints)
+from .text import _show
 from .units import UNIT_SCALES
+
+#: Archive members holding text (JSON or a label): capped at MAX_TEXT_BYTES before they are read.
+_TEXT_MEMBERS = ("layout.npy", "meta.npy", "label.npy")
 
 
 def _npz_layout(raw: str, source: str) -> Layout:
+    """The layout stored in the file: embedded JSON, or the name of a *registered* layout.
+
+    Never a path: a string that is no registered name is an error, whatever it looks like, and nothing
+    read here is registered (the layout travels with this clip only).
+    """
     raw = raw.strip()
     if not raw.startswith("{"):
-        try:
-            return get_layout(raw)
-        except LayoutError as err:
-            raise LayoutError(source, "layout", err.reason) from None
+        found = registered_layout(raw)
+        if found is None:
+            raise LayoutError(source, "layout", f"{_show(raw)} is not a registered layout name; the file must embed "
+                                                f"its layout as JSON or name one of {', '.join(list_layouts())}")
+        return found
     try:
         spec = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ClipFormatError(source, "layout", f"not valid JSON ({err.msg}), expected Layout.to_dict() JSON") from None
     layout = Layout.from_dict(spec, source=f"{source}: layout")
-    try:
-        registered = get_layout(layout.name)
-    except LayoutError:
-        return layout
+    registered = registered_layout(layout.name)
     return registered if registered == layout else layout
 
 
@@ -69,18 +75,26 @@ def _load_npz(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
 def _npz_clip(npz: Any, opts: _Options) -> SkeletonClip:
     source = opts.source
     keys = list(npz.files)
+    total = sum(info.file_size for info in npz.zip.infolist())
+    if total > opts.max_bytes:
+        raise ClipLimitError(source, None, f"{total} bytes uncompressed in all, the limit is {opts.max_bytes}")
     for info in npz.zip.infolist():
         if info.file_size > opts.max_bytes:
             raise ClipLimitError(source, info.filename,
                                  f"{info.file_size} bytes uncompressed, the limit is {opts.max_bytes}")
+        if info.filename in _TEXT_MEMBERS and info.file_size > MAX_TEXT_BYTES:
+            raise ClipLimitError(source, info.filename[:-4],
+                                 f"{info.file_size} bytes of text, the limit is {MAX_TEXT_BYTES}")
+    shapes = {k: _member_shape(npz, k) for k in keys}
     if "positions" in keys:
         key = "positions"
     else:
-        shaped = [k for k in keys if len(npz[k].shape) == 3 and npz[k].shape[-1] == 3]
+        shaped = [k for k in keys if shapes[k] is not None and len(shapes[k]) == 3 and shapes[k][-1] == 3]
         if len(shaped) != 1:
             raise ClipFormatError(source, "positions", f"no 'positions' array (keys: {', '.join(keys) or 'none'}); "
                                                        "expected the project's NPZ format or one (T, J, 3) array")
         key = shaped[0]
+    _check_array_shape(shapes[key], opts, key)
     arr = _check_positions(npz[key], source, key)
     own = "layout" in keys
     if own:
@@ -96,17 +110,26 @@ def _npz_clip(npz: Any, opts: _Options) -> SkeletonClip:
         fps = fps or file_fps
     if fps is None:
         fps, meta["fps_assumed"] = _DEFAULT_FPS, True
-    return _finish(_as_float64(arr) * UNIT_SCALES[units], fps, layout, None, meta, opts, _array_where(layout))
+    return _finish(_as_float64(arr) * UNIT_SCALES[units], fps, layout, None, meta, opts, _array_where(layout),
+                   check_units=None if opts.units else units)
+
+
+def _member_shape(npz: Any, key: str) -> tuple[int, ...] | None:
+    """The shape of an archive member from its NPY header, without reading its data."""
+    try:
+        with npz.zip.open(f"{key}.npy") as fh:
+            return _npy_shape(fh)
+    except _ARCHIVE_ERRORS:
+        return None
 
 
 def _npz_fps(npz: Any, source: str) -> float:
     arr = npz["fps"]
     if arr.size != 1 or arr.dtype.kind not in "fiu":
         raise ClipFormatError(source, "fps", f"expected a number, got dtype {arr.dtype} shape {arr.shape}")
-    value = float(arr.reshape(()))
-    if not math.isfinite(value) or value <= 0:
-        raise ClipValueError(source, "fps", f"expected a positive number, got {value}")
-    return value
+    with np.errstate(all="ignore"):
+        value = float(arr.reshape(()))
+    return check_fps(value, source, "fps")
 
 
 def _own_npz_clip(npz: Any, arr: np.ndarray, opts: _Options) -> SkeletonClip:
@@ -127,6 +150,9 @@ def _own_npz_clip(npz: Any, arr: np.ndarray, opts: _Options) -> SkeletonClip:
         if not isinstance(loaded, dict):
             raise ClipFormatError(source, "meta", "expected a JSON object")
         meta.update(loaded)
+        if "warnings" in meta:  # facts only: keep short strings, drop anything else
+            kept = meta["warnings"] if isinstance(meta["warnings"], list) else []
+            meta["warnings"] = [" ".join(w.split())[:300] for w in kept if isinstance(w, str)][:20]
     label = _npz_string(npz, "label", source) if "label" in keys else None
     if stored.num_joints != arr.shape[1]:
         raise ClipValueError(source, "positions", f"{arr.shape[1]} joints but the stored layout {stored.name!r} "

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ClipFormatError, ClipLimitError, ClipValueError, LayoutError
 from ..layouts import Layout, get_layout
-from .limits import DEFAULT_GAP_FRAMES
+from .limits import DEFAULT_GAP_FRAMES, DEFAULT_MAX_MEMORY, check_fps
 from .units import _UNIT_ALIASES, UNIT_SCALES
 
 
@@ -21,6 +20,7 @@ class _Options:
     gap: int
     max_bytes: int
     max_frames: int
+    max_memory: int = DEFAULT_MAX_MEMORY
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -68,9 +68,7 @@ def _resolve_fps(fps: float | None, source: str) -> float | None:
         value = float(fps)
     except (TypeError, ValueError):
         value = float("nan")
-    if not math.isfinite(value) or value <= 0:
-        raise ClipValueError(source, "fps argument", f"expected a positive number, got {fps!r}")
-    return value
+    return check_fps(value, source, "fps argument")
 
 
 def _resolve_gap(gap: int | bool, source: str) -> int:

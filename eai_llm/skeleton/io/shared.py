@@ -10,7 +10,9 @@ from ..clip import SkeletonClip
 from ..clip import interpolate_gaps as _fill_gaps
 from ..errors import ClipFormatError, ClipLimitError, ClipValueError, LayoutError
 from ..layouts import Layout, get_layout, list_layouts, match_layout
+from .limits import check_duration, check_shape
 from .options import _Options
+from .units import UNIT_SCALES, body_size, note_units
 
 
 def _candidates(num_joints: int) -> list[str]:
@@ -76,6 +78,30 @@ def _array_where(layout: Layout) -> Callable[[int, int], str]:
 #: struct.error, EOFError, ValueError, ...): all of them mean "corrupt file" here.
 _ARCHIVE_ERRORS = (Exception,)
 
+def _npy_shape(fh: Any) -> tuple[int, ...] | None:
+    """The array shape from an NPY header (file object at the start), or None when it cannot be read.
+
+    Reads only the header, so limits are checked before numpy allocates the array.
+    """
+    from numpy.lib import format as npy_format
+
+    try:
+        version = npy_format.read_magic(fh)
+        reader = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape = reader(fh)[0]
+    except _ARCHIVE_ERRORS:
+        return None
+    return tuple(int(s) for s in shape) if isinstance(shape, tuple) else None
+
+
+def _check_array_shape(shape: tuple[int, ...] | None, opts: _Options, key: str) -> None:
+    """Joint, frame and memory limits of a (T, J, C) or (T, 3J) array from its header."""
+    if shape is None or len(shape) not in (2, 3):
+        return  # reported by _check_positions once loaded (corrupt headers by numpy)
+    frames, joints = shape[0], (shape[1] if len(shape) == 3 else shape[1] // 3)
+    check_shape(opts.source, key, frames, joints, max_frames=opts.max_frames, max_memory=opts.max_memory)
+
+
 def _as_float64(arr: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):  # e.g. signalling NaNs; non-finite values are reported later
         return np.asarray(arr, dtype=np.float64)
@@ -86,14 +112,19 @@ def _err_text(err: BaseException) -> str:
 
 
 def _finish(positions: np.ndarray, fps: float, layout: Layout, label: str | None, meta: dict[str, Any],
-            opts: _Options, where: Callable[[int, int], str]) -> SkeletonClip:
-    """NaN policy, frame limit and construction shared by all readers (positions in metres)."""
+            opts: _Options, where: Callable[[int, int], str], check_units: str | None = None) -> SkeletonClip:
+    """NaN policy, frame limit and construction shared by all readers (positions in metres).
+
+    ``check_units``: the units an array reader assumed (not given by the caller): the body height is
+    then checked and a "units unclear" warning recorded in ``meta`` when it is implausible.
+    """
     source = opts.source
     n = positions.shape[0]
     if n == 0:
         raise ClipValueError(source, "frames", "zero frames, expected at least 1")
     if n > opts.max_frames:
         raise ClipLimitError(source, "frames", f"{n} frames, the limit is {opts.max_frames}")
+    check_duration(n, fps, source)
     with np.errstate(all="ignore"):  # overflow to inf is reported below as non-finite
         pos = np.asarray(positions, dtype=np.float64)
         finite = np.isfinite(pos).all(axis=2)
@@ -113,4 +144,6 @@ def _finish(positions: np.ndarray, fps: float, layout: Layout, label: str | None
         meta["interpolated_frames"] = 0
     if opts.gap > 0:
         meta["interpolate_gaps"] = opts.gap
+    if check_units is not None:
+        note_units(meta, body_size(pos32) / UNIT_SCALES[check_units], check_units)
     return SkeletonClip(pos32, fps, layout, label, meta)

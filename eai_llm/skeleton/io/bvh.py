@@ -235,7 +235,7 @@ def parse_bvh(text: str, source: str = "<bvh>", max_frames: int = MAX_FRAMES,
     if ncols == 0:
         raise ClipFormatError(source, "CHANNELS", "no joint has channels, expected motion channels")
     check_shape(source, f"line {ln - 1}", nframes, len(names) + len(end_sites), max_frames=max_frames,
-                max_memory=max_memory, values_per_frame=ncols)
+                max_memory=max_memory, values_per_frame=ncols, text_bytes=len(text))
     data = BvhData(names, parents, np.array(offsets), channels, end_sites, frame_time,
                    np.zeros((0, ncols)), np.zeros(0, dtype=np.int64), jlines)
     block = text[pos:] if pos <= len(text) else ""

@@ -52,7 +52,7 @@ def _load_csv(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     joints, axes = _csv_joint_columns(cols, len(lead), source, header_idx + 1)
     rows = sum(1 for line in lines[header_idx + 1:] if line.strip())
     check_shape(source, f"line {header_idx + 2}", rows, len(joints), max_frames=opts.max_frames,
-                max_memory=opts.max_memory, values_per_frame=len(cols))
+                max_memory=opts.max_memory, values_per_frame=len(cols), text_bytes=len(text))
     body = "\n".join(lines[header_idx + 1:])
     if delim != "\t":
         body = re.sub(rf"(?m)(?<={re.escape(delim)})[ \t]*(?={re.escape(delim)}|$)|^[ \t]*(?={re.escape(delim)})",

@@ -49,25 +49,28 @@ MAX_HIERARCHY_BYTES = 4 * 1024 * 1024
 _DEFAULT_FPS = 30.0
 
 #: Bytes a reader holds per joint-frame at its peak (float64 positions, their unit-scaled copy, the
-#: float32 clip, masks; measured with tracemalloc on BVH, CSV and NPY reads: see tests/test_limits.py)
-#: and per parsed text value (the float64 table and numpy's parse buffer).
+#: float32 clip, masks), per parsed text value (the float64 table and numpy's parse buffer) and per
+#: byte of text (the decoded string and its copies). Measured with tracemalloc, 20,000-frame files:
+#: BVH (19 joints) peak 114 MB vs 117 MB estimated, CSV (25 joints) 111 vs 129, NPY 33 vs 72.
 _BYTES_PER_JOINT_FRAME = 3 * 8 * 6
 _BYTES_PER_VALUE = 8 * 3
+_BYTES_PER_TEXT_BYTE = 2
 
 
-def estimate_bytes(frames: int, joints: int, values_per_frame: int = 0) -> int:
-    """Estimated peak bytes of reading ``frames`` x ``joints`` (plus a parsed numeric table)."""
-    return int(frames) * (int(joints) * _BYTES_PER_JOINT_FRAME + int(values_per_frame) * _BYTES_PER_VALUE)
+def estimate_bytes(frames: int, joints: int, values_per_frame: int = 0, text_bytes: int = 0) -> int:
+    """Estimated peak bytes of reading ``frames`` x ``joints`` (plus a parsed numeric table and its text)."""
+    return (int(frames) * (int(joints) * _BYTES_PER_JOINT_FRAME + int(values_per_frame) * _BYTES_PER_VALUE)
+            + int(text_bytes) * _BYTES_PER_TEXT_BYTE)
 
 
 def check_shape(source: str, place: str, frames: int, joints: int, *, max_frames: int, max_memory: int,
-                values_per_frame: int = 0) -> None:
+                values_per_frame: int = 0, text_bytes: int = 0) -> None:
     """Frames, joints and estimated memory of a read, before anything of that size is allocated."""
     if joints > MAX_JOINTS:
         raise ClipLimitError(source, place, f"{joints} joints, the limit is {MAX_JOINTS}")
     if frames > max_frames:
         raise ClipLimitError(source, place, f"{frames} frames, the limit is {max_frames}")
-    need = estimate_bytes(frames, joints, values_per_frame)
+    need = estimate_bytes(frames, joints, values_per_frame, text_bytes)
     if need > max_memory:
         raise ClipLimitError(source, place, f"{frames} frames x {joints} joints would need about {need / 2**30:.1f} GiB "
                                             f"to read, the limit is {max_memory / 2**30:.1f} GiB (pass max_memory=)")
@@ -75,9 +78,9 @@ def check_shape(source: str, place: str, frames: int, joints: int, *, max_frames
 
 def check_fps(value: float, source: str, place: str) -> float:
     """A frame rate: a positive finite number (ClipValueError) within MIN_FPS..MAX_FPS (ClipLimitError)."""
-    if not math.isfinite(value) or value <= 0:
+    if math.isnan(value) or value <= 0:
         raise ClipValueError(source, place, f"frame rate {value:g}, expected a positive number of frames per second")
-    if not MIN_FPS <= value <= MAX_FPS:
+    if not MIN_FPS <= value <= MAX_FPS:  # inf included
         raise ClipLimitError(source, place, f"frame rate {value:.6g} fps, expected {MIN_FPS:g} to {MAX_FPS:g} fps")
     return float(value)
 
@@ -87,7 +90,7 @@ def check_frame_time(seconds: float, source: str, place: str) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ClipValueError(source, place, f"Frame Time {seconds:g}, expected a positive number of seconds")
     if not 1.0 / MAX_FPS <= seconds <= 1.0 / MIN_FPS:  # compared before dividing: 1 / 1e-320 overflows
-        raise ClipLimitError(source, place, f"Frame Time {seconds:.6g} s, expected {1.0 / MAX_FPS:g} to "
+        raise ClipLimitError(source, place, f"Frame Time {seconds!r} s, expected {1.0 / MAX_FPS:g} to "
                                             f"{1.0 / MIN_FPS:g} s ({MIN_FPS:g} to {MAX_FPS:g} fps)")
     return 1.0 / seconds
 

@@ -12,7 +12,7 @@ from ..clip import SkeletonClip
 from ..errors import ClipFormatError
 from .limits import _DEFAULT_FPS
 from .options import _Options
-from .shared import _check_array_shape, _npy_shape, _ARCHIVE_ERRORS, _array_where, _as_float64, _check_positions, _err_text, _finish, _require_layout
+from .shared import _np_load, _check_array_shape, _npy_shape, _ARCHIVE_ERRORS, _array_where, _as_float64, _check_positions, _err_text, _finish, _require_layout
 from .units import UNIT_SCALES
 
 
@@ -21,7 +21,7 @@ def _load_npy(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     if data.startswith(b"\x93NUMPY"):
         _check_array_shape(_npy_shape(_io.BytesIO(data)), opts, "array")
     try:
-        arr = np.load(_io.BytesIO(data), allow_pickle=False)
+        arr = _np_load(data)
     except _ARCHIVE_ERRORS as err:
         raise ClipFormatError(source, None, f"not a readable NPY array ({_err_text(err)})") from None
     if not isinstance(arr, np.ndarray):  # an .npy name holding an NPZ archive

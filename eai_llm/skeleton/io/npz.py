@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io as _io
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from ..errors import ClipError, ClipFormatError, ClipLimitError, ClipValueError,
 from ..layouts import Layout, list_layouts, registered_layout
 from .limits import _DEFAULT_FPS, MAX_TEXT_BYTES, check_fps
 from .options import _Options
-from .shared import (_ARCHIVE_ERRORS, _check_array_shape, _npy_shape, _array_where, _as_float64, _check_positions, _err_text, _finish,
+from .shared import (_ARCHIVE_ERRORS, _np_load, _check_array_shape, _npy_shape, _array_where, _as_float64, _check_positions, _err_text, _finish,
                      _require_layout, _select_joints)
 from .text import _show
 from .units import UNIT_SCALES
@@ -56,7 +55,7 @@ def _npz_string(npz: Any, key: str, source: str) -> str:
 def _load_npz(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     source = opts.source
     try:
-        npz = np.load(_io.BytesIO(data), allow_pickle=False)
+        npz = _np_load(data)
     except _ARCHIVE_ERRORS as err:
         raise ClipFormatError(source, None, f"not a readable NPZ archive ({_err_text(err)})") from None
     if isinstance(npz, np.ndarray):  # an .npz name holding NPY data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io as _io
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -86,9 +88,11 @@ def _npy_shape(fh: Any) -> tuple[int, ...] | None:
     from numpy.lib import format as npy_format
 
     try:
-        version = npy_format.read_magic(fh)
-        reader = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
-        shape = reader(fh)[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "created on Python 2": the header is checked, not trusted
+            version = npy_format.read_magic(fh)
+            reader = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+            shape = reader(fh)[0]
     except _ARCHIVE_ERRORS:
         return None
     return tuple(int(s) for s in shape) if isinstance(shape, tuple) else None
@@ -100,6 +104,13 @@ def _check_array_shape(shape: tuple[int, ...] | None, opts: _Options, key: str) 
         return  # reported by _check_positions once loaded (corrupt headers by numpy)
     frames, joints = shape[0], (shape[1] if len(shape) == 3 else shape[1] // 3)
     check_shape(opts.source, key, frames, joints, max_frames=opts.max_frames, max_memory=opts.max_memory)
+
+
+def _np_load(data: bytes) -> Any:
+    """``np.load`` of untrusted bytes: no pickles, numpy's header warnings silenced (it raises on real damage)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.load(_io.BytesIO(data), allow_pickle=False)
 
 
 def _as_float64(arr: np.ndarray) -> np.ndarray:

@@ -9,9 +9,10 @@ from eai_llm.skeleton.layouts import (
     mirror_name,
 )
 
-BUILTINS = ["unified", "bandai_namco_22", "kinect_v2", "h36m_17", "smpl_22", "smpl_24", "emotion_gait_16"]
+BUILTINS = ["unified", "bandai_namco_22", "kinect_v2", "h36m_17", "smpl_22", "smpl_24", "emotion_gait_16",
+            "coco_17", "mediapipe_33", "openpose_25"]
 SIZES = {"unified": 23, "bandai_namco_22": 22, "kinect_v2": 25, "h36m_17": 17, "smpl_22": 22, "smpl_24": 24,
-         "emotion_gait_16": 16}
+         "emotion_gait_16": 16, "coco_17": 17, "mediapipe_33": 33, "openpose_25": 25}
 
 
 def test_builtins_registered_with_expected_sizes():
@@ -55,7 +56,7 @@ def test_mirror_pairs_consistent(name):
 @pytest.mark.parametrize("name", BUILTINS)
 def test_mapping_to_unified_is_total_for_core_joints(name):
     lay = get_layout(name)
-    mapped = set(lay.to_unified.values())
+    mapped = set(lay.to_unified.values()) | set(lay.midpoints)  # midpoints: pose estimators' pelvis, neck, head
     assert set(UNIFIED_CORE_JOINTS) <= mapped, set(UNIFIED_CORE_JOINTS) - mapped
     # the mapping respects sides: a left joint never maps onto a right unified joint
     for joint, target in lay.to_unified.items():
@@ -70,7 +71,7 @@ def test_body_parts_cover_unified():
 
 
 def test_user_layout_from_json_and_yaml(tmp_path):
-    spec = {"name": "my_rig", "joints": [
+    spec = {"name": "my_rig_registered", "joints": [
         {"name": "root", "parent": None, "unified": "pelvis"},
         {"name": "LeftLeg", "parent": "root", "unified": "l_hip"},
         {"name": "RightLeg", "parent": "root", "unified": "r_hip"},
@@ -78,7 +79,7 @@ def test_user_layout_from_json_and_yaml(tmp_path):
     path = tmp_path / "rig.json"
     path.write_text(json.dumps(spec))
     lay = load_layout_file(path, register=True)  # registering is the caller's explicit choice
-    assert get_layout("my_rig") is lay
+    assert get_layout("my_rig_registered") is lay
     assert lay.mirror_pairs == ((1, 2),)
     assert Layout.from_dict(lay.to_dict()) == lay
     yml = tmp_path / "rig.yaml"

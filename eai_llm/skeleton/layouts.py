@@ -118,7 +118,8 @@ class Layout:
 
     ``to_unified`` maps a joint name of this layout to a joint name of the unified layout; joints
     without an entry (e.g. a floor-projected root, finger tips) are simply not used after
-    unification.
+    unification. ``midpoints`` maps a unified joint the layout lacks to two of its joints whose
+    midpoint it is (pose estimators have no pelvis or neck: ``{"pelvis": ("left_hip", "right_hip")}``).
     """
 
     name: str
@@ -126,11 +127,13 @@ class Layout:
     parents: tuple[int, ...]
     to_unified: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    midpoints: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
         object.__setattr__(self, "parents", tuple(int(p) for p in self.parents))
         object.__setattr__(self, "to_unified", dict(self.to_unified))
+        object.__setattr__(self, "midpoints", {str(k): tuple(v) for k, v in dict(self.midpoints).items()})
         self.validate()
 
     # ---- validation -------------------------------------------------------------------------
@@ -166,6 +169,12 @@ class Layout:
         targets = list(self.to_unified.values())
         if len(set(targets)) != len(targets):
             raise LayoutError(src, "to_unified", "two joints map onto the same unified joint")
+        for target, pair in self.midpoints.items():
+            place = f"midpoints[{target!r}]"
+            if target not in UNIFIED_JOINTS or target in targets:
+                raise LayoutError(src, place, "expected a unified joint no joint of the layout maps onto")
+            if len(pair) != 2 or not all(isinstance(j, str) and j in names for j in pair):
+                raise LayoutError(src, place, f"expected two joints of the layout, got {list(pair)!r}")
 
     # ---- derived structure ------------------------------------------------------------------
     @property
@@ -235,6 +244,13 @@ class Layout:
             idx[UNIFIED.index[target]] = self.index[joint]
         return idx
 
+    @cached_property
+    def unified_midpoints(self) -> tuple[np.ndarray, np.ndarray]:
+        """(unified joint indices (K,), source joint index pairs (K, 2)) of :attr:`midpoints`."""
+        items = list(self.midpoints.items())
+        return (np.array([UNIFIED.index[u] for u, _ in items], dtype=np.int64),
+                np.array([[self.index[a], self.index[b]] for _, (a, b) in items], dtype=np.int64).reshape(-1, 2))
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -247,6 +263,7 @@ class Layout:
                 }
                 for n, p in zip(self.joint_names, self.parents)
             ],
+            **({"midpoints": {u: list(pair) for u, pair in self.midpoints.items()}} if self.midpoints else {}),
         }
 
     @classmethod
@@ -280,8 +297,11 @@ class Layout:
                 parents.append(index[p])
             else:
                 raise LayoutError(source, f"joints[{k}].parent", f"unknown parent joint {p!r}")
+        midpoints = data.get("midpoints") or {}
+        if not isinstance(midpoints, Mapping) or not all(isinstance(v, list) for v in midpoints.values()):
+            raise LayoutError(source, "midpoints", 'expected {"<unified joint>": ["<joint>", "<joint>"], ...}')
         try:
-            return cls(name, tuple(names), tuple(parents), mapping, str(data.get("description", "")))
+            return cls(name, tuple(names), tuple(parents), mapping, str(data.get("description", "")), midpoints)
         except ClipLimitError as err:
             raise ClipLimitError(source, err.place, err.reason) from None
         except LayoutError as err:
@@ -347,13 +367,14 @@ BODY_PARTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _layout(name: str, description: str, joints: Iterable[tuple[str, str | None, str | None]]) -> Layout:
+def _layout(name: str, description: str, joints: Iterable[tuple[str, str | None, str | None]],
+            midpoints: Mapping[str, tuple[str, str]] | None = None) -> Layout:
     """A layout from (joint, parent, unified) triples; parents may follow children (vendor order)."""
     joints = list(joints)
     names = tuple(n for n, _, _ in joints)
     index = {n: i for i, n in enumerate(names)}
     parents = tuple(-1 if p is None else index[p] for _, p, _ in joints)
-    return Layout(name, names, parents, {n: u for n, _, u in joints if u is not None}, description)
+    return Layout(name, names, parents, {n: u for n, _, u in joints if u is not None}, description, midpoints or {})
 
 
 _BUILTIN: dict[str, Layout] = {}
@@ -432,6 +453,71 @@ EMOTION_GAIT_16 = _builtin(_layout("emotion_gait_16", "Emotion-Gait / STEP 16-jo
     ("left_hip", "root", "l_hip"), ("left_knee", "left_hip", "l_knee"), ("left_foot", "left_knee", "l_ankle"),
     ("right_hip", "root", "r_hip"), ("right_knee", "right_hip", "r_knee"), ("right_foot", "right_knee", "r_ankle"),
 ]))
+
+
+# ---- pose-estimator outputs -------------------------------------------------------------------------
+# Estimators have no skeleton tree; each tree below is rooted at the one central joint (nose / mid hip)
+# so that left and right limbs mirror each other. Unified joints they lack (pelvis, neck, head centre)
+# are midpoints of two joints. Arrays may carry a 4th confidence channel (see skeleton/io/confidence.py).
+_MIDPOINTS_LR = {"pelvis": ("left_hip", "right_hip"), "neck": ("left_shoulder", "right_shoulder"),
+                 "head": ("left_ear", "right_ear")}
+
+
+def _face_and_body(face: list[tuple[str, str | None, str | None]]) -> list[tuple[str, str | None, str | None]]:
+    """COCO/MediaPipe-style ``left_*``/``right_*`` body joints hanging off the nose, after ``face``."""
+    body = []
+    for side, s in (("left", "l"), ("right", "r")):
+        body += [(f"{side}_shoulder", "nose", f"{s}_shoulder"), (f"{side}_elbow", f"{side}_shoulder", f"{s}_elbow"),
+                 (f"{side}_wrist", f"{side}_elbow", f"{s}_wrist"), (f"{side}_hip", f"{side}_shoulder", f"{s}_hip"),
+                 (f"{side}_knee", f"{side}_hip", f"{s}_knee"), (f"{side}_ankle", f"{side}_knee", f"{s}_ankle")]
+    return face + body
+
+
+def _in_order(order: Iterable[str], joints: list[tuple[str, str | None, str | None]]):
+    by_name = {j[0]: j for j in joints}
+    return [by_name[n] for n in order]
+
+
+_COCO_ORDER = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+               "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+               "right_knee", "left_ankle", "right_ankle")
+#: COCO-17 keypoints (lifted to 3D, e.g. by a 2D->3D lifter), in COCO's keypoint order.
+COCO_17 = _builtin(_layout("coco_17", "COCO 17 keypoints lifted to 3D (COCO order; pelvis, neck, head = midpoints).",
+                           _in_order(_COCO_ORDER, _face_and_body([
+                               ("nose", None, None), ("left_eye", "nose", None), ("right_eye", "nose", None),
+                               ("left_ear", "left_eye", None), ("right_ear", "right_eye", None)])), _MIDPOINTS_LR))
+
+_MEDIAPIPE_ORDER = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index")
+_MEDIAPIPE_EXTRA = [(f"{side}_{part}", f"{side}_{parent}", unified)
+                    for side, s in (("left", "l"), ("right", "r"))
+                    for part, parent, unified in (("eye_inner", "eye", None), ("eye_outer", "eye", None),
+                                                  ("pinky", "wrist", None), ("index", "wrist", f"{s}_hand"),
+                                                  ("thumb", "wrist", None), ("heel", "ankle", None),
+                                                  ("foot_index", "ankle", f"{s}_foot"))]
+#: MediaPipe Pose world landmarks (33, metres, hip-centred), in MediaPipe's landmark order.
+MEDIAPIPE_33 = _builtin(_layout(
+    "mediapipe_33", "MediaPipe Pose world landmarks (33, landmark order; pelvis, neck, head = midpoints).",
+    _in_order(_MEDIAPIPE_ORDER, _face_and_body([
+        ("nose", None, None), ("left_eye", "nose", None), ("right_eye", "nose", None),
+        ("left_ear", "left_eye", None), ("right_ear", "right_eye", None),
+        ("mouth_left", "nose", None), ("mouth_right", "nose", None)]) + _MEDIAPIPE_EXTRA), _MIDPOINTS_LR))
+
+#: OpenPose BODY_25 keypoints (lifted to 3D), in OpenPose's order (0 Nose, 1 Neck, ..., 8 MidHip, ...).
+OPENPOSE_25 = _builtin(_layout("openpose_25", "OpenPose BODY_25 keypoints lifted to 3D (OpenPose order).", [
+    ("Nose", "Neck", None), ("Neck", "MidHip", "neck"), ("RShoulder", "Neck", "r_shoulder"),
+    ("RElbow", "RShoulder", "r_elbow"), ("RWrist", "RElbow", "r_wrist"), ("LShoulder", "Neck", "l_shoulder"),
+    ("LElbow", "LShoulder", "l_elbow"), ("LWrist", "LElbow", "l_wrist"), ("MidHip", None, "pelvis"),
+    ("RHip", "MidHip", "r_hip"), ("RKnee", "RHip", "r_knee"), ("RAnkle", "RKnee", "r_ankle"),
+    ("LHip", "MidHip", "l_hip"), ("LKnee", "LHip", "l_knee"), ("LAnkle", "LKnee", "l_ankle"),
+    ("REye", "Nose", None), ("LEye", "Nose", None), ("REar", "REye", None), ("LEar", "LEye", None),
+    ("LBigToe", "LAnkle", "l_foot"), ("LSmallToe", "LAnkle", None), ("LHeel", "LAnkle", None),
+    ("RBigToe", "RAnkle", "r_foot"), ("RSmallToe", "RAnkle", None), ("RHeel", "RAnkle", None),
+], {"head": ("LEar", "REar")}))
 
 
 # ---- registry ---------------------------------------------------------------------------------

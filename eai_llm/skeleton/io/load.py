@@ -10,6 +10,7 @@ from ..clip import MAX_FRAMES, SkeletonClip
 from ..errors import ClipFormatError
 from ..layouts import Layout
 from .bvh_reader import _load_bvh
+from .confidence import resolve_min_confidence
 from .csvfile import _load_csv
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_MEMORY, FORMATS
 from .npy import _load_npy
@@ -27,12 +28,13 @@ def load_clip(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_frames: int = MAX_FRAMES,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    min_confidence: float | None = None,
 ) -> SkeletonClip:
     """Read a BVH, NPZ, NPY or CSV clip into a :class:`SkeletonClip` (metres, Y up).
 
     path: the file; the format comes from its suffix, or from its content for other suffixes.
-    layout: a layout name, layout file (.json/.yaml) or :class:`Layout`. Required for NPY (and
-        foreign NPZ); optional for BVH (joint names are matched against the registry, else a layout
+    layout: a layout name, layout file (.json/.yaml) or :class:`Layout`. For NPY (and foreign NPZ)
+        required unless exactly one registered layout has the array's joint count; optional for BVH (joint names are matched against the registry, else a layout
         ``bvh:<stem>`` is derived from the hierarchy) and CSV (recognised from the column names).
     units: the file's length unit (``m``, ``cm``, ``mm``, ``inch``) when detection (BVH) or the
         metre default (NPY/CSV) is wrong.
@@ -42,6 +44,9 @@ def load_clip(
     interpolate_gaps: fill runs of NaN/inf of at most this many frames by linear interpolation
         (``True`` = 5 frames); the number of filled joint-frames goes to
         ``meta["interpolated_frames"]``. With 0 (default) any NaN/inf raises :class:`ClipValueError`.
+    min_confidence: for ``(T, J, 4)`` NPY/NPZ arrays (x, y, z, confidence from a pose estimator):
+        joint-frames below this confidence (default 0.5) become gaps, filled only with
+        ``interpolate_gaps``; see :mod:`eai_llm.skeleton.io.confidence`.
     max_bytes, max_frames, max_memory: limits (file bytes, frames, estimated peak bytes of the read)
         beyond which :class:`ClipLimitError` is raised, checked before the memory is allocated. Joints
         (:data:`MAX_JOINTS`), frame rate (:data:`MIN_FPS`..:data:`MAX_FPS`) and duration
@@ -63,6 +68,7 @@ def load_clip(
         max_bytes=int(max_bytes),
         max_frames=int(max_frames),
         max_memory=int(max_memory),
+        min_confidence=resolve_min_confidence(min_confidence, source),
     )
     reader = {"bvh": _load_bvh, "npz": _load_npz, "npy": _load_npy, "csv": _load_csv}[fmt]
     return reader(path, data, opts)

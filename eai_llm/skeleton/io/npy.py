@@ -10,9 +10,10 @@ import numpy as np
 
 from ..clip import SkeletonClip
 from ..errors import ClipFormatError
+from .confidence import split_confidence
 from .limits import _DEFAULT_FPS
 from .options import _Options
-from .shared import _np_load, _check_array_shape, _npy_shape, _ARCHIVE_ERRORS, _array_where, _as_float64, _check_positions, _err_text, _finish, _require_layout
+from .shared import _np_load, _check_array_shape, _npy_shape, _ARCHIVE_ERRORS, _array_where, _check_positions, _err_text, _finish, _require_layout
 from .units import UNIT_SCALES
 
 
@@ -32,11 +33,11 @@ def _load_npy(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     if arr.ndim == 2 and opts.layout is not None and arr.shape[1] == 3 * opts.layout.num_joints:
         arr = arr.reshape(arr.shape[0], opts.layout.num_joints, 3)
     arr = _check_positions(arr, source, "array")
-    layout = _require_layout(opts, arr.shape[1], "the NPY array")
     units = opts.units or "m"
     meta: dict[str, Any] = {"source": source, "format": "npy", "units": units, "units_assumed": opts.units is None}
+    layout = _require_layout(opts, arr.shape[1], "the NPY array", meta)
     fps = opts.fps
     if fps is None:
         fps, meta["fps_assumed"] = _DEFAULT_FPS, True
-    return _finish(_as_float64(arr) * UNIT_SCALES[units], fps, layout, None, meta, opts, _array_where(layout),
+    return _finish(split_confidence(arr, opts.min_confidence, meta) * UNIT_SCALES[units], fps, layout, None, meta, opts, _array_where(layout),
                    check_units=None if opts.units else units)

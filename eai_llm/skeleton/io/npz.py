@@ -11,6 +11,7 @@ import numpy as np
 from ..clip import SkeletonClip
 from ..errors import ClipError, ClipFormatError, ClipLimitError, ClipValueError, LayoutError
 from ..layouts import Layout, list_layouts, registered_layout
+from .confidence import split_confidence
 from .limits import _DEFAULT_FPS, MAX_TEXT_BYTES, check_fps
 from .options import _Options
 from .shared import (_ARCHIVE_ERRORS, _np_load, _check_array_shape, _npy_shape, _array_where, _as_float64, _check_positions, _err_text, _finish,
@@ -88,7 +89,7 @@ def _npz_clip(npz: Any, opts: _Options) -> SkeletonClip:
     if "positions" in keys:
         key = "positions"
     else:
-        shaped = [k for k in keys if shapes[k] is not None and len(shapes[k]) == 3 and shapes[k][-1] == 3]
+        shaped = [k for k in keys if shapes[k] is not None and len(shapes[k]) == 3 and shapes[k][-1] in (3, 4)]
         if len(shaped) != 1:
             raise ClipFormatError(source, "positions", f"no 'positions' array (keys: {', '.join(keys) or 'none'}); "
                                                        "expected the project's NPZ format or one (T, J, 3) array")
@@ -97,11 +98,13 @@ def _npz_clip(npz: Any, opts: _Options) -> SkeletonClip:
     arr = _check_positions(npz[key], source, key)
     own = "layout" in keys
     if own:
+        if arr.shape[-1] != 3:
+            raise ClipFormatError(source, key, f"expected shape (frames, joints, 3) in the project's NPZ, got {arr.shape}")
         return _own_npz_clip(npz, arr, opts)
-    layout = _require_layout(opts, arr.shape[1], "the NPZ")
     units = opts.units or "m"
-    meta = {"source": source, "format": "npz", "units": units, "units_assumed": opts.units is None,
-            "npz_key": key}
+    meta: dict[str, Any] = {"source": source, "format": "npz", "units": units, "units_assumed": opts.units is None,
+                            "npz_key": key}
+    layout = _require_layout(opts, arr.shape[1], "the NPZ", meta)
     fps = opts.fps
     if "fps" in keys:
         file_fps = _npz_fps(npz, source)
@@ -109,7 +112,8 @@ def _npz_clip(npz: Any, opts: _Options) -> SkeletonClip:
         fps = fps or file_fps
     if fps is None:
         fps, meta["fps_assumed"] = _DEFAULT_FPS, True
-    return _finish(_as_float64(arr) * UNIT_SCALES[units], fps, layout, None, meta, opts, _array_where(layout),
+    return _finish(split_confidence(arr, opts.min_confidence, meta) * UNIT_SCALES[units], fps, layout, None, meta,
+                   opts, _array_where(layout),
                    check_units=None if opts.units else units)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import ClipFormatError, ClipLimitError, ClipValueError, LayoutError
 from ..layouts import Layout, get_layout
+from .confidence import DEFAULT_MIN_CONFIDENCE
 from .limits import DEFAULT_GAP_FRAMES, DEFAULT_MAX_MEMORY, check_fps
 from .units import _UNIT_ALIASES, UNIT_SCALES
 
@@ -21,6 +22,7 @@ class _Options:
     max_bytes: int
     max_frames: int
     max_memory: int = DEFAULT_MAX_MEMORY
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:

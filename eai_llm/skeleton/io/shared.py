@@ -12,13 +12,10 @@ from ..clip import SkeletonClip
 from ..clip import interpolate_gaps as _fill_gaps
 from ..errors import ClipFormatError, ClipLimitError, ClipValueError, LayoutError
 from ..layouts import Layout, get_layout, list_layouts, match_layout
+from .confidence import layout_for_joints
 from .limits import check_duration, check_shape
 from .options import _Options
 from .units import UNIT_SCALES, body_size, note_units
-
-
-def _candidates(num_joints: int) -> list[str]:
-    return [n for n in list_layouts() if get_layout(n).num_joints == num_joints]
 
 
 def _layout_by_name_set(names: Sequence[str]) -> Layout | None:
@@ -49,26 +46,17 @@ def _select_joints(names: Sequence[str], layout: Layout, source: str, what: str)
 def _check_positions(arr: np.ndarray, source: str, key: str) -> np.ndarray:
     if arr.dtype.kind not in "fiu":
         raise ClipFormatError(source, key, f"expected a numeric array, got dtype {arr.dtype}")
-    if arr.ndim != 3 or arr.shape[-1] != 3:
-        raise ClipFormatError(source, key, f"expected shape (frames, joints, 3), got {arr.shape}")
+    if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
+        raise ClipFormatError(source, key, f"expected shape (frames, joints, 3) or (frames, joints, 4) with a "
+                                           f"confidence channel, got {arr.shape}")
     if arr.shape[0] == 0:
         raise ClipValueError(source, key, "zero frames, expected at least 1")
     return arr
 
 
-def _require_layout(opts: _Options, num_joints: int, what: str) -> Layout:
-    if opts.layout is None:
-        cands = _candidates(num_joints)
-        hint = (f"layouts with {num_joints} joints: {', '.join(cands)}" if cands
-                else f"no registered layout has {num_joints} joints; write a layout file")
-        raise LayoutError(opts.source, "layout", f"{what} has {num_joints} joints and no layout; pass layout= "
-                                                 f"(--layout) ({hint})")
-    if opts.layout.num_joints != num_joints:
-        cands = _candidates(num_joints)
-        raise ClipValueError(opts.source, "positions", f"{num_joints} joints but layout {opts.layout.name!r} has "
-                                                       f"{opts.layout.num_joints}; layouts with {num_joints} joints: "
-                                                       f"{', '.join(cands) or 'none'}")
-    return opts.layout
+def _require_layout(opts: _Options, num_joints: int, what: str, meta: dict[str, Any]) -> Layout:
+    """The caller's layout, or the only registered one with this joint count (see confidence.py)."""
+    return layout_for_joints(opts.layout, num_joints, opts.source, what, meta)
 
 
 def _array_where(layout: Layout) -> Callable[[int, int], str]:
@@ -145,8 +133,10 @@ def _finish(positions: np.ndarray, fps: float, layout: Layout, label: str | None
         if opts.gap <= 0:
             t, j = np.argwhere(~finite)[0]
             count = int((~finite).sum())
+            what = (f"low-confidence (< {meta['min_confidence']:g}) or non-finite" if meta.get("confidence_channel")
+                    else "non-finite (NaN/inf)")
             raise ClipValueError(source, where(int(t), int(j)),
-                                 f"non-finite (NaN/inf) position ({count} joint-frames in all); expected finite "
+                                 f"{what} position ({count} joint-frames in all); expected finite "
                                  "numbers, or pass interpolate_gaps=N to fill gaps of up to N frames")
         pos32 = np.where(finite[..., None], pos32, np.nan).astype(np.float32)
         pos32, filled = _fill_gaps(pos32, opts.gap, source)

@@ -16,12 +16,18 @@ subclass, ``"<file>: <place>: <what was wrong / expected>"``:
   number of values, non-numeric values, unreadable NPZ/NPY, wrong array shapes;
 * :class:`ClipValueError` -- readable but invalid numbers: zero frames, NaN/inf (unless
   ``interpolate_gaps`` may fill them), mismatched joint counts, bad fps / frame time, unknown units;
-* :class:`ClipLimitError` -- a file larger than ``max_bytes`` or longer than ``max_frames``;
+* :class:`ClipLimitError` -- beyond a limit, checked before the memory it guards is allocated:
+  ``max_bytes``, ``max_frames``, ``max_memory`` (estimated peak of the read), 1,024 joints, 1-1000 fps,
+  55 minutes (see :mod:`.limits`);
 * :class:`LayoutError` -- an unknown layout, a layout that does not fit the file, a missing layout
   for NPY, CSV columns no layout knows.
 
 A **missing file raises** :class:`FileNotFoundError` (the CLI turns it into a one-line message and
 exit code 2, like a ClipError); a directory or an unreadable file raises :class:`ClipFormatError`.
+:func:`save_clip` raises :class:`ClipWriteError` naming the output path (never its temporary file).
+
+Nothing inside a file names a path to open: an NPZ's ``layout`` is embedded JSON or the name of a
+registered layout, and no layout read from a file is registered.
 
 Units
 -----
@@ -29,7 +35,9 @@ Positions are always returned in metres. BVH units are detected from the body's 
 over a few frames of the largest bounding-box extent, end sites included): ~0.5-2.6 -> m,
 ~35-85 -> inch, ~95-260 -> cm, ~950-2600 -> mm; anything else is ambiguous, cm is assumed and
 ``meta["units_assumed"] = True`` says so. NPY, CSV and foreign NPZ files default to metres (also
-recorded as ``units_assumed``). ``units=`` (``"m"``, ``"cm"``, ``"mm"``, ``"inch"``) overrides.
+recorded as ``units_assumed``). ``units=`` (``"m"``, ``"cm"``, ``"mm"``, ``"inch"``) overrides. Without
+``units=``, a body size implausible in the chosen units adds a "units unclear" line to
+``meta["warnings"]`` (see :mod:`.units`); the metric cues of such a clip are relative to body height.
 
 The project's NPZ format
 ------------------------
@@ -52,7 +60,13 @@ key            content
 On loading, ``meta["source"]``, ``meta["format"]`` and ``meta["units"]`` describe the NPZ file
 itself; the values stored in the file (e.g. the original BVH path) move to ``origin_source``,
 ``origin_format`` and ``origin_units``. A *foreign* NPZ holding only ``positions`` (or exactly one
-``(T, J, 3)`` array under any name) is accepted as pose-estimator output: pass ``layout=``.
+``(T, J, 3)`` or ``(T, J, 4)`` array under any name) is accepted as pose-estimator output, like NPY
+(confidence channel and joint-count rule: :mod:`.confidence`).
+
+Package layout: :mod:`.load` (format detection, :func:`load_clip`), :mod:`.save`, :mod:`.options`,
+:mod:`.limits`, :mod:`.units`, :mod:`.text` (decoding, numeric parsing), :mod:`.shared` (steps every reader
+shares), :mod:`.bvh` (parser), :mod:`.rotations`, :mod:`.kinematics`, :mod:`.bvh_reader`, :mod:`.rig_names`
+(unknown rigs), :mod:`.npz`, :mod:`.npy`, :mod:`.confidence`, :mod:`.csvfile`.
 """
 
 from .bvh import BvhData, parse_bvh

@@ -88,6 +88,9 @@ def test_low_confidence_joints_become_gaps(tmp_path: Path) -> None:
     np.testing.assert_allclose(lenient.positions, arr, atol=1e-6)
     with pytest.raises(ClipValueError, match="min_confidence argument"):
         load_clip(path, layout="mediapipe_33", min_confidence=2)
+    np.save(path, _with_confidence(arr, [(10, wrist)] + [(t, wrist) for t in range(30, 40)]))
+    with pytest.raises(ClipValueError, match=r"joint 'left_wrist', frames 30\.\.39: gap of 10"):
+        load_clip(path, layout="mediapipe_33", interpolate_gaps=3)  # the longest gap, by joint name
 
 
 def test_foreign_npz_with_confidence(tmp_path: Path) -> None:

@@ -139,7 +139,7 @@ def _finish(positions: np.ndarray, fps: float, layout: Layout, label: str | None
                                  f"{what} position ({count} joint-frames in all); expected finite "
                                  "numbers, or pass interpolate_gaps=N to fill gaps of up to N frames")
         pos32 = np.where(finite[..., None], pos32, np.nan).astype(np.float32)
-        pos32, filled = _fill_gaps(pos32, opts.gap, source)
+        pos32, filled = _fill_gaps(pos32, opts.gap, source, layout.joint_names)
         meta["interpolated_frames"] = filled
     elif opts.gap > 0:
         meta["interpolated_frames"] = 0

@@ -236,6 +236,13 @@ def test_huge_hierarchy_is_refused_before_tokenising(tmp_path: Path) -> None:
 
 
 # ---- 3. one-line errors instead of tracebacks -----------------------------------------------------
+@pytest.mark.timeout(20)
+def test_device_files_are_refused_not_read_forever() -> None:
+    """Before: /dev/zero has size 0, so the size check passed and read_bytes() read until memory ran out."""
+    with pytest.raises(ClipFormatError, match="not a regular file"):
+        load_clip("/dev/zero")
+
+
 def test_csv_of_only_unicode_whitespace(tmp_path: Path) -> None:
     """Before: StopIteration (bytes.strip() keeps '\\x1c', str.strip() removes it)."""
     path = tmp_path / "ws.csv"

@@ -30,11 +30,14 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
         raise FileNotFoundError(2, "No such file or directory", str(path))
     if path.is_dir():
         raise ClipFormatError(path, None, "is a directory, expected a clip file")
+    if not path.is_file():  # a FIFO or device (/dev/zero) would never end
+        raise ClipFormatError(path, None, "is not a regular file, expected a clip file")
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise ClipLimitError(path, "size", f"{size} bytes, the limit is {max_bytes} (pass max_bytes= to raise it)")
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)  # bounded even if the file grows while it is read
     except OSError as err:
         raise ClipFormatError(path, None, f"cannot read the file ({err.strerror or err})") from None
     if len(data) > max_bytes:

@@ -72,8 +72,9 @@ def check_shape(source: str, place: str, frames: int, joints: int, *, max_frames
         raise ClipLimitError(source, place, f"{frames} frames, the limit is {max_frames}")
     need = estimate_bytes(frames, joints, values_per_frame, text_bytes)
     if need > max_memory:
-        raise ClipLimitError(source, place, f"{frames} frames x {joints} joints would need about {need / 2**30:.1f} GiB "
-                                            f"to read, the limit is {max_memory / 2**30:.1f} GiB (pass max_memory=)")
+        raise ClipLimitError(source, place, f"{frames} frames x {joints} joints would need about "
+                                            f"{need / 2**30:.1f} GiB to read, the limit is {max_memory / 2**30:.1f} GiB "
+                                            "(pass max_memory=)")
 
 
 def check_fps(value: float, source: str, place: str) -> float:

@@ -34,8 +34,9 @@ def load_clip(
 
     path: the file; the format comes from its suffix, or from its content for other suffixes.
     layout: a layout name, layout file (.json/.yaml) or :class:`Layout`. For NPY (and foreign NPZ)
-        required unless exactly one registered layout has the array's joint count; optional for BVH (joint names are matched against the registry, else a layout
-        ``bvh:<stem>`` is derived from the hierarchy) and CSV (recognised from the column names).
+        required unless exactly one registered layout has the array's joint count; optional for BVH
+        (joint names are matched against the registry, else a layout ``bvh:<stem>`` is derived from
+        the hierarchy) and CSV (recognised from the column names).
     units: the file's length unit (``m``, ``cm``, ``mm``, ``inch``) when detection (BVH) or the
         metre default (NPY/CSV) is wrong.
     fps: frame rate; overrides what the file says (the file's value stays in

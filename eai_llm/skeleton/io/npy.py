@@ -13,7 +13,8 @@ from ..errors import ClipFormatError
 from .confidence import split_confidence
 from .limits import _DEFAULT_FPS
 from .options import _Options
-from .shared import _np_load, _check_array_shape, _npy_shape, _ARCHIVE_ERRORS, _array_where, _check_positions, _err_text, _finish, _require_layout
+from .shared import (_ARCHIVE_ERRORS, _array_where, _check_array_shape, _check_positions, _err_text, _finish,
+                     _np_load, _npy_shape, _require_layout)
 from .units import UNIT_SCALES
 
 
@@ -39,5 +40,6 @@ def _load_npy(path: Path, data: bytes, opts: _Options) -> SkeletonClip:
     fps = opts.fps
     if fps is None:
         fps, meta["fps_assumed"] = _DEFAULT_FPS, True
-    return _finish(split_confidence(arr, opts.min_confidence, meta) * UNIT_SCALES[units], fps, layout, None, meta, opts, _array_where(layout),
+    positions = split_confidence(arr, opts.min_confidence, meta) * UNIT_SCALES[units]
+    return _finish(positions, fps, layout, None, meta, opts, _array_where(layout),
                    check_units=None if opts.units else units)

@@ -14,8 +14,8 @@ from ..layouts import Layout, list_layouts, registered_layout
 from .confidence import split_confidence
 from .limits import _DEFAULT_FPS, MAX_TEXT_BYTES, check_fps
 from .options import _Options
-from .shared import (_ARCHIVE_ERRORS, _np_load, _check_array_shape, _npy_shape, _array_where, _as_float64, _check_positions, _err_text, _finish,
-                     _require_layout, _select_joints)
+from .shared import (_ARCHIVE_ERRORS, _array_where, _as_float64, _check_array_shape, _check_positions, _err_text,
+                     _finish, _np_load, _npy_shape, _require_layout, _select_joints)
 from .text import _show
 from .units import UNIT_SCALES
 
@@ -99,7 +99,8 @@ def _npz_clip(npz: Any, opts: _Options) -> SkeletonClip:
     own = "layout" in keys
     if own:
         if arr.shape[-1] != 3:
-            raise ClipFormatError(source, key, f"expected shape (frames, joints, 3) in the project's NPZ, got {arr.shape}")
+            raise ClipFormatError(source, key, f"expected shape (frames, joints, 3) in the project's NPZ, "
+                                               f"got {arr.shape}")
         return _own_npz_clip(npz, arr, opts)
     units = opts.units or "m"
     meta: dict[str, Any] = {"source": source, "format": "npz", "units": units, "units_assumed": opts.units is None,

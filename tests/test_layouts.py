@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from eai_llm.skeleton.errors import LayoutError
+from eai_llm.skeleton.errors import ClipLimitError, LayoutError
 from eai_llm.skeleton.layouts import (
     BODY_PARTS, UNIFIED, UNIFIED_CORE_JOINTS, Layout, get_layout, list_layouts, load_layout_file, match_layout,
     mirror_name,
@@ -116,3 +116,14 @@ def test_unknown_layout_and_builtin_protection(tmp_path):
     with pytest.raises(LayoutError, match="not valid JSON"):
         (tmp_path / "broken.json").write_text("{nope")
         load_layout_file(tmp_path / "broken.json")
+
+
+def test_layout_file_limits_and_encoding(tmp_path):
+    big = tmp_path / "big.json"
+    big.write_text(" " * (5 * 1024 * 1024))
+    with pytest.raises(ClipLimitError, match=r"big\.json: .*limit for a layout file"):
+        load_layout_file(big)
+    binary = tmp_path / "bin.json"
+    binary.write_bytes(b"\xff\xfe{\x00")
+    with pytest.raises(LayoutError, match=r"bin\.json: not UTF-8"):
+        load_layout_file(binary)

@@ -555,6 +555,10 @@ def list_layouts() -> list[str]:
     return sorted(_REGISTRY)
 
 
+#: Layout files larger than this are refused (1,024 joints fit in a few hundred kB).
+_MAX_LAYOUT_FILE_BYTES = 4 * 1024 * 1024
+
+
 def load_layout_file(path: str | PathLike, *, register: bool = False) -> Layout:
     """Read a layout from JSON or YAML (see module docstring); ``register=True`` also registers it.
 
@@ -563,9 +567,14 @@ def load_layout_file(path: str | PathLike, *, register: bool = False) -> Layout:
     """
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > _MAX_LAYOUT_FILE_BYTES:
+            raise ClipLimitError(path, None, f"{size} bytes, the limit for a layout file is {_MAX_LAYOUT_FILE_BYTES}")
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise LayoutError(path, None, f"cannot read layout file ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise LayoutError(path, None, "not UTF-8 text, expected a JSON or YAML layout file") from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)

@@ -14,7 +14,8 @@ import pytest
 from conftest import ROOT, real_bvh_files
 from eai_llm.cli import main
 from eai_llm.skeleton.clip import MAX_FRAMES, SkeletonClip
-from eai_llm.skeleton.errors import ClipError, ClipFormatError, ClipLimitError, ClipValueError, LayoutError
+from eai_llm.skeleton.errors import (ClipError, ClipFormatError, ClipLimitError, ClipValueError, ClipWriteError,
+                                     LayoutError)
 from eai_llm.skeleton.io import _split_name, guess_unified_mapping, load_clip, save_clip
 from eai_llm.skeleton.layouts import Layout, get_layout, list_layouts
 from eai_llm.skeleton.unify import to_unified
@@ -435,7 +436,7 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez_compressed", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ClipWriteError, match=r"keep\.npz: cannot write \(disk full\)"):
         save_clip(clip.replace(fps=60.0), target)
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.npz"]  # no temp file left behind

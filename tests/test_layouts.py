@@ -3,15 +3,16 @@ import json
 import numpy as np
 import pytest
 
-from eai_llm.skeleton.errors import LayoutError
+from eai_llm.skeleton.errors import ClipLimitError, LayoutError
 from eai_llm.skeleton.layouts import (
     BODY_PARTS, UNIFIED, UNIFIED_CORE_JOINTS, Layout, get_layout, list_layouts, load_layout_file, match_layout,
     mirror_name,
 )
 
-BUILTINS = ["unified", "bandai_namco_22", "kinect_v2", "h36m_17", "smpl_22", "smpl_24", "emotion_gait_16"]
+BUILTINS = ["unified", "bandai_namco_22", "kinect_v2", "h36m_17", "smpl_22", "smpl_24", "emotion_gait_16",
+            "coco_17", "mediapipe_33", "openpose_25"]
 SIZES = {"unified": 23, "bandai_namco_22": 22, "kinect_v2": 25, "h36m_17": 17, "smpl_22": 22, "smpl_24": 24,
-         "emotion_gait_16": 16}
+         "emotion_gait_16": 16, "coco_17": 17, "mediapipe_33": 33, "openpose_25": 25}
 
 
 def test_builtins_registered_with_expected_sizes():
@@ -55,7 +56,7 @@ def test_mirror_pairs_consistent(name):
 @pytest.mark.parametrize("name", BUILTINS)
 def test_mapping_to_unified_is_total_for_core_joints(name):
     lay = get_layout(name)
-    mapped = set(lay.to_unified.values())
+    mapped = set(lay.to_unified.values()) | set(lay.midpoints)  # midpoints: pose estimators' pelvis, neck, head
     assert set(UNIFIED_CORE_JOINTS) <= mapped, set(UNIFIED_CORE_JOINTS) - mapped
     # the mapping respects sides: a left joint never maps onto a right unified joint
     for joint, target in lay.to_unified.items():
@@ -70,20 +71,22 @@ def test_body_parts_cover_unified():
 
 
 def test_user_layout_from_json_and_yaml(tmp_path):
-    spec = {"name": "my_rig", "joints": [
+    spec = {"name": "my_rig_registered", "joints": [
         {"name": "root", "parent": None, "unified": "pelvis"},
         {"name": "LeftLeg", "parent": "root", "unified": "l_hip"},
         {"name": "RightLeg", "parent": "root", "unified": "r_hip"},
     ]}
     path = tmp_path / "rig.json"
     path.write_text(json.dumps(spec))
-    lay = load_layout_file(path)
-    assert get_layout("my_rig") is lay
+    lay = load_layout_file(path, register=True)  # registering is the caller's explicit choice
+    assert get_layout("my_rig_registered") is lay
     assert lay.mirror_pairs == ((1, 2),)
     assert Layout.from_dict(lay.to_dict()) == lay
     yml = tmp_path / "rig.yaml"
     yml.write_text("name: my_rig_yaml\njoints:\n  - {name: a, parent: null, unified: pelvis}\n  - {name: b, parent: a}\n")
     assert get_layout(str(yml)).joint_names == ("a", "b")
+    assert match_layout(("a", "b")) is None  # a layout file passed by name is read, not registered
+    load_layout_file(yml, register=True)
     assert match_layout(("a", "b")).name == "my_rig_yaml"
 
 
@@ -109,7 +112,18 @@ def test_unknown_layout_and_builtin_protection(tmp_path):
     path = tmp_path / "k.json"
     path.write_text(json.dumps({"name": "kinect_v2", "joints": [{"name": "a", "parent": None, "unified": "pelvis"}]}))
     with pytest.raises(LayoutError, match="built-in"):
-        load_layout_file(path)
+        load_layout_file(path, register=True)
     with pytest.raises(LayoutError, match="not valid JSON"):
         (tmp_path / "broken.json").write_text("{nope")
         load_layout_file(tmp_path / "broken.json")
+
+
+def test_layout_file_limits_and_encoding(tmp_path):
+    big = tmp_path / "big.json"
+    big.write_text(" " * (5 * 1024 * 1024))
+    with pytest.raises(ClipLimitError, match=r"big\.json: .*limit for a layout file"):
+        load_layout_file(big)
+    binary = tmp_path / "bin.json"
+    binary.write_bytes(b"\xff\xfe{\x00")
+    with pytest.raises(LayoutError, match=r"bin\.json: not UTF-8"):
+        load_layout_file(binary)

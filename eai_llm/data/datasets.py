@@ -413,9 +413,11 @@ def _code_fingerprint() -> str:
         mods.append(io)
     except ImportError:  # pragma: no cover - io is a hard dependency of building anyway
         pass
-    for file in [getattr(m, "__file__", None) for m in mods] + [__file__]:
-        if file:
-            h.update(Path(file).read_bytes())
+    files = [Path(f) for f in [getattr(m, "__file__", None) for m in mods] + [__file__] if f]
+    # a package (skeleton/io/) counts with every module in it, in a fixed order
+    files = [g for f in files for g in (sorted(f.parent.glob("*.py")) if f.name == "__init__.py" else [f])]
+    for file in files:
+        h.update(file.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -103,7 +103,8 @@ class SkeletonClip:
                 f"duration={self.duration:.2f}s, label={self.label!r}, source={self.source!r})")
 
 
-def interpolate_gaps(positions: np.ndarray, max_gap: int, source: str = "<array>") -> tuple[np.ndarray, int]:
+def interpolate_gaps(positions: np.ndarray, max_gap: int, source: str = "<array>",
+                     joint_names: tuple[str, ...] | None = None) -> tuple[np.ndarray, int]:
     """Fill runs of non-finite values (NaN/inf) of at most ``max_gap`` frames by linear interpolation.
 
     Returns the filled array and the number of frames that were filled. Longer gaps, or gaps at the
@@ -118,15 +119,18 @@ def interpolate_gaps(positions: np.ndarray, max_gap: int, source: str = "<array>
     filled = 0
     for j in np.flatnonzero(bad.any(axis=0)):
         b = bad[:, j]
+        joint = repr(joint_names[j]) if joint_names is not None and j < len(joint_names) else str(j)
         # run lengths of bad frames
         edges = np.diff(np.concatenate([[0], b.astype(np.int8), [0]]))
         starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
         longest = int((ends - starts).max())
         if longest > max_gap:
-            raise ClipValueError(source, f"joint {j}, frames {starts[0]}..{ends[0] - 1}",
+            k = int(np.argmax(ends - starts))
+            raise ClipValueError(source, f"joint {joint}, frames {starts[k]}..{ends[k] - 1}",
                                  f"gap of {longest} non-finite frames exceeds the allowed {max_gap}")
         if b[0] or b[-1]:
-            raise ClipValueError(source, f"joint {j}", "non-finite values at the clip's start or end cannot be interpolated")
+            raise ClipValueError(source, f"joint {joint}", "non-finite values at the clip's start or end cannot be "
+                                                           "interpolated")
         good = ~b
         for c in range(3):
             pos[b, j, c] = np.interp(t[b], t[good], pos[good, j, c])

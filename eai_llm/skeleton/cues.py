@@ -13,7 +13,12 @@ Rules (see ``notes/cue_contract.md``):
   :data:`MIN_SECONDS` of frames, otherwise they are absent;
 - derivatives come from Savitzky-Golay filters (local cubic fits, numpy only), so jerk measures the
   movement and not the capture noise;
-- values are plain Python floats rounded to 4 significant digits.
+- values are plain Python floats rounded to 4 significant digits;
+- **units unclear**: when the reader found the body's size implausible in the units it chose
+  (``clip.meta["units_unclear"]``, with a line in ``clip.meta["warnings"]``), the clip is scaled to a
+  :data:`NOMINAL_BODY_HEIGHT_M` body before the cues are computed, so the :data:`METRIC_CUES`
+  (metres, m/s, ...) are relative to body height (expressed for a 1.7 m body) instead of silently wrong;
+  angles, ratios and cadence do not change. :func:`metric_scale` gives the factor (1.0 normally).
 
 :data:`CUES` documents each cue (unit, how it is computed, what it tends to mean). :func:`cue_table`
 prints a cue dict as an aligned table and :func:`cue_statistics` gives population reference
@@ -29,10 +34,12 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .clip import SkeletonClip
+from .io.units import NOMINAL_BODY_HEIGHT_M  # the body a clip with unclear units is scaled to
 from .layouts import UNIFIED
 from .unify import facing_angle, to_unified
 
-__all__ = ["CueSpec", "CUES", "MIN_SECONDS", "kinematic_cues", "cue_table", "cue_statistics", "round_sig"]
+__all__ = ["CueSpec", "CUES", "METRIC_CUES", "MIN_SECONDS", "NOMINAL_BODY_HEIGHT_M", "kinematic_cues", "metric_scale",
+           "cue_table", "cue_statistics", "round_sig"]
 
 _U = UNIFIED.index
 
@@ -143,6 +150,9 @@ CUES: dict[str, CueSpec] = dict([
           "share of frames whose mean joint speed is below 0.15 m/s",
           "much stillness = frozen, sad, tired or calm; little = restless or active"),
 ])
+
+#: Cues in metres or metres per second (squared, cubed): the ones a wrong length unit makes wrong.
+METRIC_CUES: frozenset[str] = frozenset(n for n, spec in CUES.items() if spec.unit.split("/")[0].split("^")[0] == "m")
 
 # ---- joints each cue needs (unified names) ----------------------------------------------------
 _FRAME = "body_frame"  # needs hips or shoulders (both sides) for the facing direction
@@ -271,14 +281,26 @@ def _count_steps(signal: np.ndarray, fps: float) -> _Steps:
 
 
 # ---- the cues ---------------------------------------------------------------------------------------
+def metric_scale(clip: SkeletonClip) -> float:
+    """The factor the clip's lengths are multiplied by before the cues: 1.0, or, when the reader marked
+    the units unclear (``meta["units_unclear"]``), nominal body height / measured body height."""
+    meta = clip.meta if isinstance(clip.meta, dict) else {}
+    height = meta.get("body_height_m")
+    if not meta.get("units_unclear") or not isinstance(height, (int, float)) or not math.isfinite(height) \
+            or height <= 0:
+        return 1.0
+    return NOMINAL_BODY_HEIGHT_M / float(height)
+
+
 def kinematic_cues(clip: SkeletonClip) -> dict[str, float]:
     """All computable kinematic cues of ``clip`` (any layout, metres) as ``{name: float}``.
 
     See :data:`CUES` for each cue's definition. Cues whose joints are missing from the source
-    layout, and time-based cues of clips shorter than :data:`MIN_SECONDS`, are absent.
+    layout, and time-based cues of clips shorter than :data:`MIN_SECONDS`, are absent. When the
+    clip's units are unclear the :data:`METRIC_CUES` are relative to body height (see the module docstring).
     """
     unified, mask = to_unified(clip)
-    pos = unified.positions.astype(np.float64)
+    pos = unified.positions.astype(np.float64) * metric_scale(clip)
     fps = float(unified.fps)
     has = {n: bool(mask[i]) for n, i in _U.items()}
     has[_FRAME] = (has["l_hip"] and has["r_hip"]) or (has["l_shoulder"] and has["r_shoulder"])

@@ -43,7 +43,14 @@ class ClipValueError(ClipError):
 
 
 class ClipLimitError(ClipError):
-    """The file is beyond a size or frame-count limit."""
+    """The file is beyond a limit: bytes, frames, joints, frame rate, duration or estimated memory."""
+
+
+class ClipWriteError(ClipError):
+    """A clip could not be written: the output path is a folder, its folder is missing, the disk is full, ...
+
+    ``source`` is always the user's output path, never an internal temporary file.
+    """
 
 
 class LayoutError(ClipError):

@@ -2,10 +2,17 @@
 
 A layout is data: joint names, parent indices and (optionally) a mapping of its joints onto the
 **unified** layout. Everything else -- edges, bones, left/right mirror pairs, adjacency -- is derived
-here and never typed twice. Users register their own layout from a small JSON or YAML file::
+here and never typed twice. Users describe their own layout in a small JSON or YAML file::
 
     {"name": "my_rig", "joints": [{"name": "pelvis", "parent": null, "unified": "pelvis"},
                                   {"name": "spine", "parent": "pelvis", "unified": "spine"}, ...]}
+
+A layout file is read only where the *caller* names it (``load_clip(layout="rig.json")``, ``--layout
+rig.json``, :func:`load_layout_file`); such a layout travels with the clips read with it and is not
+registered unless the caller asks (``register_layout`` / ``load_layout_file(..., register=True)``).
+Nothing inside a data file is ever opened as a path: a clip file names a layout only by a registered
+name (:func:`registered_layout`) or embeds the layout as JSON. Validation is linear in the joint count
+and layouts are capped at :data:`MAX_JOINTS` joints.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .errors import LayoutError
+from .errors import ClipLimitError, LayoutError
 
 __all__ = [
     "Layout",
@@ -32,7 +39,37 @@ __all__ = [
     "list_layouts",
     "load_layout_file",
     "match_layout",
+    "registered_layout",
+    "MAX_JOINTS",
 ]
+
+#: Layouts (and every reader's arrays) with more joints than this are refused.
+MAX_JOINTS = 1024
+
+
+def _tree_order(parents: tuple[int, ...]) -> tuple[list[int], list[int]] | None:
+    """(breadth-first order from the root, depth of each joint), or None when the parents are no tree.
+
+    Linear in the number of joints: with one root and in-range parents, the parents form a tree exactly
+    when a walk down the children from the root reaches every joint.
+    """
+    n = len(parents)
+    children: list[list[int]] = [[] for _ in range(n)]
+    root = -1
+    for i, p in enumerate(parents):
+        if p < 0:
+            root = i
+        else:
+            children[p].append(i)
+    if root < 0:
+        return None
+    depth = [0] * n
+    order = [root]
+    for j in order:  # grows while iterating: breadth-first
+        for c in children[j]:
+            depth[c] = depth[j] + 1
+            order.append(c)
+    return (order, depth) if len(order) == n else None
 
 
 _MIRROR_RULES: tuple[tuple[re.Pattern, str, str], ...] = (
@@ -81,7 +118,8 @@ class Layout:
 
     ``to_unified`` maps a joint name of this layout to a joint name of the unified layout; joints
     without an entry (e.g. a floor-projected root, finger tips) are simply not used after
-    unification.
+    unification. ``midpoints`` maps a unified joint the layout lacks to two of its joints whose
+    midpoint it is (pose estimators have no pelvis or neck: ``{"pelvis": ("left_hip", "right_hip")}``).
     """
 
     name: str
@@ -89,11 +127,13 @@ class Layout:
     parents: tuple[int, ...]
     to_unified: Mapping[str, str] = field(default_factory=dict)
     description: str = ""
+    midpoints: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
         object.__setattr__(self, "parents", tuple(int(p) for p in self.parents))
         object.__setattr__(self, "to_unified", dict(self.to_unified))
+        object.__setattr__(self, "midpoints", {str(k): tuple(v) for k, v in dict(self.midpoints).items()})
         self.validate()
 
     # ---- validation -------------------------------------------------------------------------
@@ -102,33 +142,39 @@ class Layout:
         n = len(self.joint_names)
         if n == 0:
             raise LayoutError(src, "joints", "a layout needs at least one joint")
+        if n > MAX_JOINTS:
+            raise ClipLimitError(src, "joints", f"{n} joints, the limit is {MAX_JOINTS}")
         if len(self.parents) != n:
             raise LayoutError(src, "parents", f"expected {n} parent indices, got {len(self.parents)}")
-        if len(set(self.joint_names)) != n:
-            dup = sorted({j for j in self.joint_names if self.joint_names.count(j) > 1})
-            raise LayoutError(src, "joints", f"joint names must be unique, repeated: {dup}")
+        names = set(self.joint_names)
+        if len(names) != n:
+            seen: set[str] = set()
+            dup = sorted({j for j in self.joint_names if j in seen or seen.add(j)})
+            raise LayoutError(src, "joints", f"joint names must be unique, repeated: {dup[:10]}")
         roots = [i for i, p in enumerate(self.parents) if p < 0]
         if len(roots) != 1:
             raise LayoutError(src, "parents", f"expected exactly one root (parent -1), found {len(roots)}")
         for i, p in enumerate(self.parents):
             if p >= n:
                 raise LayoutError(src, f"joint {self.joint_names[i]!r}", f"parent index {p} out of range 0..{n - 1}")
-        # every joint must reach the root without a cycle
-        for i in range(n):
-            seen, j = set(), i
-            while j >= 0:
-                if j in seen:
-                    raise LayoutError(src, f"joint {self.joint_names[i]!r}", "parents form a cycle, expected a tree")
-                seen.add(j)
-                j = self.parents[j]
+        if _tree_order(self.parents) is None:  # some joint does not reach the root: a cycle
+            reached = set(_reachable(self.parents))
+            i = next(i for i in range(n) if i not in reached)
+            raise LayoutError(src, f"joint {self.joint_names[i]!r}", "parents form a cycle, expected a tree")
         for joint, target in self.to_unified.items():
-            if joint not in self.joint_names:
+            if joint not in names:
                 raise LayoutError(src, "to_unified", f"unknown joint {joint!r}")
             if self.name != "unified" and target not in UNIFIED_JOINTS:
                 raise LayoutError(src, f"to_unified[{joint!r}]", f"unknown unified joint {target!r}")
         targets = list(self.to_unified.values())
         if len(set(targets)) != len(targets):
             raise LayoutError(src, "to_unified", "two joints map onto the same unified joint")
+        for target, pair in self.midpoints.items():
+            place = f"midpoints[{target!r}]"
+            if target not in UNIFIED_JOINTS or target in targets:
+                raise LayoutError(src, place, "expected a unified joint no joint of the layout maps onto")
+            if len(pair) != 2 or not all(isinstance(j, str) and j in names for j in pair):
+                raise LayoutError(src, place, f"expected two joints of the layout, got {list(pair)!r}")
 
     # ---- derived structure ------------------------------------------------------------------
     @property
@@ -183,13 +229,7 @@ class Layout:
 
     @cached_property
     def depth(self) -> np.ndarray:
-        d = np.zeros(self.num_joints, dtype=np.int64)
-        for i in range(self.num_joints):
-            j = i
-            while self.parents[j] >= 0:
-                d[i] += 1
-                j = self.parents[j]
-        return d
+        return np.array(_tree_order(self.parents)[1], dtype=np.int64)
 
     @cached_property
     def topological_order(self) -> tuple[int, ...]:
@@ -204,6 +244,13 @@ class Layout:
             idx[UNIFIED.index[target]] = self.index[joint]
         return idx
 
+    @cached_property
+    def unified_midpoints(self) -> tuple[np.ndarray, np.ndarray]:
+        """(unified joint indices (K,), source joint index pairs (K, 2)) of :attr:`midpoints`."""
+        items = list(self.midpoints.items())
+        return (np.array([UNIFIED.index[u] for u, _ in items], dtype=np.int64),
+                np.array([[self.index[a], self.index[b]] for _, (a, b) in items], dtype=np.int64).reshape(-1, 2))
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -216,6 +263,7 @@ class Layout:
                 }
                 for n, p in zip(self.joint_names, self.parents)
             ],
+            **({"midpoints": {u: list(pair) for u, pair in self.midpoints.items()}} if self.midpoints else {}),
         }
 
     @classmethod
@@ -228,6 +276,8 @@ class Layout:
             raise LayoutError(source, "name", "expected a non-empty string")
         if not isinstance(joints, list) or not joints:
             raise LayoutError(source, "joints", "expected a non-empty list of {name, parent, unified?}")
+        if len(joints) > MAX_JOINTS:
+            raise ClipLimitError(source, "joints", f"{len(joints)} joints, the limit is {MAX_JOINTS}")
         names, parent_names, mapping = [], [], {}
         for k, j in enumerate(joints):
             if not isinstance(j, Mapping) or not isinstance(j.get("name"), str):
@@ -247,10 +297,26 @@ class Layout:
                 parents.append(index[p])
             else:
                 raise LayoutError(source, f"joints[{k}].parent", f"unknown parent joint {p!r}")
+        midpoints = data.get("midpoints") or {}
+        if not isinstance(midpoints, Mapping) or not all(isinstance(v, list) for v in midpoints.values()):
+            raise LayoutError(source, "midpoints", 'expected {"<unified joint>": ["<joint>", "<joint>"], ...}')
         try:
-            return cls(name, tuple(names), tuple(parents), mapping, str(data.get("description", "")))
+            return cls(name, tuple(names), tuple(parents), mapping, str(data.get("description", "")), midpoints)
+        except ClipLimitError as err:
+            raise ClipLimitError(source, err.place, err.reason) from None
         except LayoutError as err:
             raise LayoutError(source, err.place, err.reason) from None
+
+
+def _reachable(parents: tuple[int, ...]) -> list[int]:
+    """The joints reachable from the root (for naming the first joint on a cycle)."""
+    children: dict[int, list[int]] = {}
+    for i, p in enumerate(parents):
+        children.setdefault(p, []).append(i)
+    order = list(children.get(-1, []))
+    for j in order:
+        order.extend(children.get(j, []))
+    return order
 
 
 def _is_left(name: str) -> bool:
@@ -301,13 +367,14 @@ BODY_PARTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _layout(name: str, description: str, joints: Iterable[tuple[str, str | None, str | None]]) -> Layout:
+def _layout(name: str, description: str, joints: Iterable[tuple[str, str | None, str | None]],
+            midpoints: Mapping[str, tuple[str, str]] | None = None) -> Layout:
     """A layout from (joint, parent, unified) triples; parents may follow children (vendor order)."""
     joints = list(joints)
     names = tuple(n for n, _, _ in joints)
     index = {n: i for i, n in enumerate(names)}
     parents = tuple(-1 if p is None else index[p] for _, p, _ in joints)
-    return Layout(name, names, parents, {n: u for n, _, u in joints if u is not None}, description)
+    return Layout(name, names, parents, {n: u for n, _, u in joints if u is not None}, description, midpoints or {})
 
 
 _BUILTIN: dict[str, Layout] = {}
@@ -388,6 +455,71 @@ EMOTION_GAIT_16 = _builtin(_layout("emotion_gait_16", "Emotion-Gait / STEP 16-jo
 ]))
 
 
+# ---- pose-estimator outputs -------------------------------------------------------------------------
+# Estimators have no skeleton tree; each tree below is rooted at the one central joint (nose / mid hip)
+# so that left and right limbs mirror each other. Unified joints they lack (pelvis, neck, head centre)
+# are midpoints of two joints. Arrays may carry a 4th confidence channel (see skeleton/io/confidence.py).
+_MIDPOINTS_LR = {"pelvis": ("left_hip", "right_hip"), "neck": ("left_shoulder", "right_shoulder"),
+                 "head": ("left_ear", "right_ear")}
+
+
+def _face_and_body(face: list[tuple[str, str | None, str | None]]) -> list[tuple[str, str | None, str | None]]:
+    """COCO/MediaPipe-style ``left_*``/``right_*`` body joints hanging off the nose, after ``face``."""
+    body = []
+    for side, s in (("left", "l"), ("right", "r")):
+        body += [(f"{side}_shoulder", "nose", f"{s}_shoulder"), (f"{side}_elbow", f"{side}_shoulder", f"{s}_elbow"),
+                 (f"{side}_wrist", f"{side}_elbow", f"{s}_wrist"), (f"{side}_hip", f"{side}_shoulder", f"{s}_hip"),
+                 (f"{side}_knee", f"{side}_hip", f"{s}_knee"), (f"{side}_ankle", f"{side}_knee", f"{s}_ankle")]
+    return face + body
+
+
+def _in_order(order: Iterable[str], joints: list[tuple[str, str | None, str | None]]):
+    by_name = {j[0]: j for j in joints}
+    return [by_name[n] for n in order]
+
+
+_COCO_ORDER = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+               "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee",
+               "right_knee", "left_ankle", "right_ankle")
+#: COCO-17 keypoints (lifted to 3D, e.g. by a 2D->3D lifter), in COCO's keypoint order.
+COCO_17 = _builtin(_layout("coco_17", "COCO 17 keypoints lifted to 3D (COCO order; pelvis, neck, head = midpoints).",
+                           _in_order(_COCO_ORDER, _face_and_body([
+                               ("nose", None, None), ("left_eye", "nose", None), ("right_eye", "nose", None),
+                               ("left_ear", "left_eye", None), ("right_ear", "right_eye", None)])), _MIDPOINTS_LR))
+
+_MEDIAPIPE_ORDER = (
+    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
+    "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder", "right_shoulder", "left_elbow",
+    "right_elbow", "left_wrist", "right_wrist", "left_pinky", "right_pinky", "left_index", "right_index",
+    "left_thumb", "right_thumb", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "left_heel", "right_heel", "left_foot_index", "right_foot_index")
+_MEDIAPIPE_EXTRA = [(f"{side}_{part}", f"{side}_{parent}", unified)
+                    for side, s in (("left", "l"), ("right", "r"))
+                    for part, parent, unified in (("eye_inner", "eye", None), ("eye_outer", "eye", None),
+                                                  ("pinky", "wrist", None), ("index", "wrist", f"{s}_hand"),
+                                                  ("thumb", "wrist", None), ("heel", "ankle", None),
+                                                  ("foot_index", "ankle", f"{s}_foot"))]
+#: MediaPipe Pose world landmarks (33, metres, hip-centred), in MediaPipe's landmark order.
+MEDIAPIPE_33 = _builtin(_layout(
+    "mediapipe_33", "MediaPipe Pose world landmarks (33, landmark order; pelvis, neck, head = midpoints).",
+    _in_order(_MEDIAPIPE_ORDER, _face_and_body([
+        ("nose", None, None), ("left_eye", "nose", None), ("right_eye", "nose", None),
+        ("left_ear", "left_eye", None), ("right_ear", "right_eye", None),
+        ("mouth_left", "nose", None), ("mouth_right", "nose", None)]) + _MEDIAPIPE_EXTRA), _MIDPOINTS_LR))
+
+#: OpenPose BODY_25 keypoints (lifted to 3D), in OpenPose's order (0 Nose, 1 Neck, ..., 8 MidHip, ...).
+OPENPOSE_25 = _builtin(_layout("openpose_25", "OpenPose BODY_25 keypoints lifted to 3D (OpenPose order).", [
+    ("Nose", "Neck", None), ("Neck", "MidHip", "neck"), ("RShoulder", "Neck", "r_shoulder"),
+    ("RElbow", "RShoulder", "r_elbow"), ("RWrist", "RElbow", "r_wrist"), ("LShoulder", "Neck", "l_shoulder"),
+    ("LElbow", "LShoulder", "l_elbow"), ("LWrist", "LElbow", "l_wrist"), ("MidHip", None, "pelvis"),
+    ("RHip", "MidHip", "r_hip"), ("RKnee", "RHip", "r_knee"), ("RAnkle", "RKnee", "r_ankle"),
+    ("LHip", "MidHip", "l_hip"), ("LKnee", "LHip", "l_knee"), ("LAnkle", "LKnee", "l_ankle"),
+    ("REye", "Nose", None), ("LEye", "Nose", None), ("REar", "REye", None), ("LEar", "LEye", None),
+    ("LBigToe", "LAnkle", "l_foot"), ("LSmallToe", "LAnkle", None), ("LHeel", "LAnkle", None),
+    ("RBigToe", "RAnkle", "r_foot"), ("RSmallToe", "RAnkle", None), ("RHeel", "RAnkle", None),
+], {"head": ("LEar", "REar")}))
+
+
 # ---- registry ---------------------------------------------------------------------------------
 def register_layout(layout: Layout, *, overwrite: bool = False) -> Layout:
     """Add a layout to the registry. Built-in layouts cannot be replaced."""
@@ -399,14 +531,23 @@ def register_layout(layout: Layout, *, overwrite: bool = False) -> Layout:
     return layout
 
 
+def registered_layout(name: str) -> Layout | None:
+    """The registered layout called ``name``, or None. Never reads a file: for names found in data."""
+    return _REGISTRY.get(name) if isinstance(name, str) else None
+
+
 def get_layout(name: "str | Layout") -> Layout:
-    """A registered layout by name (or a layout file path ending in .json/.yaml/.yml)."""
+    """A registered layout by name, or the layout in a file the *caller* names (.json/.yaml/.yml).
+
+    A layout file is read, not registered: it applies to this call only. Never pass a string taken
+    from a data file here (use :func:`registered_layout`).
+    """
     if isinstance(name, Layout):
         return name
     if name in _REGISTRY:
         return _REGISTRY[name]
     if str(name).lower().endswith((".json", ".yaml", ".yml")):
-        return load_layout_file(name)
+        return load_layout_file(name, register=False)
     raise LayoutError(f"layout {name!r}", None, f"unknown layout, expected one of {sorted(_REGISTRY)} or a .json/.yaml file")
 
 
@@ -414,13 +555,26 @@ def list_layouts() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_layout_file(path: str | PathLike, *, register: bool = True) -> Layout:
-    """Read a layout from JSON or YAML (see module docstring) and register it."""
+#: Layout files larger than this are refused (1,024 joints fit in a few hundred kB).
+_MAX_LAYOUT_FILE_BYTES = 4 * 1024 * 1024
+
+
+def load_layout_file(path: str | PathLike, *, register: bool = False) -> Layout:
+    """Read a layout from JSON or YAML (see module docstring); ``register=True`` also registers it.
+
+    Registering makes the layout visible by name to every later call in the process (the demo, the
+    CLI and the readers never do it); without it the layout is only returned.
+    """
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > _MAX_LAYOUT_FILE_BYTES:
+            raise ClipLimitError(path, None, f"{size} bytes, the limit for a layout file is {_MAX_LAYOUT_FILE_BYTES}")
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise LayoutError(path, None, f"cannot read layout file ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise LayoutError(path, None, "not UTF-8 text, expected a JSON or YAML layout file") from None
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)

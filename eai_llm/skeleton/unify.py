@@ -30,16 +30,22 @@ def to_unified(clip: SkeletonClip) -> tuple[SkeletonClip, np.ndarray]:
     """Map a clip onto the unified layout.
 
     Returns the unified clip and a (23,) bool joint mask (True = the source has this joint).
-    Missing joints are filled with their nearest present ancestor's position (so bones have
-    length 0, never garbage); the mask tells models to ignore them.
+    Joints in the layout's ``midpoints`` (pose estimators' pelvis, neck, head) are the midpoint of
+    their two source joints and count as present. Missing joints are filled with their nearest
+    present ancestor's position (so bones have length 0, never garbage); the mask tells models to
+    ignore them.
     """
     layout = clip.layout
     src = layout.unified_index  # (23,) index into source joints or -1
     mask = src >= 0
+    mid, pairs = layout.unified_midpoints
+    mask[mid] = True
     if not mask[_U["pelvis"]]:
         raise ClipValueError(clip.source, f"layout {layout.name!r}", "has no joint mapped to the unified 'pelvis'")
     out = np.empty((clip.num_frames, UNIFIED.num_joints, 3), dtype=np.float32)
-    out[:, mask] = clip.positions[:, src[mask]]
+    out[:, src >= 0] = clip.positions[:, src[src >= 0]]
+    if mid.size:
+        out[:, mid] = 0.5 * (clip.positions[:, pairs[:, 0]] + clip.positions[:, pairs[:, 1]])
     for j in UNIFIED.topological_order:  # parents first, so an ancestor is always filled
         if not mask[j]:
             out[:, j] = out[:, UNIFIED.parents[j]]

@@ -116,11 +116,14 @@ def _run_batch(interp, files: list[str], reader: dict, options: dict, progress: 
     main process (``None`` on the others)."""
     if world_size() == 1:
         return _rows(interp, files, reader, options, progress)
+    import torch
     from accelerate import PartialState
     from accelerate.utils import gather_object
 
-    state = PartialState()
+    state = PartialState(cpu=not torch.cuda.is_available())   # on a CPU-only machine: one gloo group
     with state.split_between_processes(files) as mine:
+        print(f"process {state.process_index}/{state.num_processes}: {len(mine)} of {len(files)} clips",
+              file=sys.stderr, flush=True)
         rows = _rows(interp, list(mine), reader, options, progress and state.is_main_process)
     rows = gather_object(rows)    # in process order: the split is contiguous, so the input order is kept
     state.wait_for_everyone()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from ._common import UserError, command, quiet_model_loading
 
@@ -62,6 +63,10 @@ def cmd_convert(src: str, dst: str, layout: str | None = None, units: str | None
 
     if not dst.lower().endswith(".npz"):
         raise UserError(f"{dst}: output must end in .npz")
+    if Path(dst).is_dir():
+        raise UserError(f"{dst}: is a directory")
+    if not Path(dst).parent.is_dir():
+        raise UserError(f"{dst}: the folder {Path(dst).parent} does not exist")
     c = load_clip(src, layout=layout, units=units, fps=fps, interpolate_gaps=interpolate_gaps)
     save_clip(c, dst)
     print(f"wrote {dst}: {c.layout.name}, {c.num_frames} frames at {c.fps:g} fps ({c.duration:.2f} s)")

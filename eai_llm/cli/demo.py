@@ -7,7 +7,7 @@ from ._common import UserError, command, quiet_model_loading
 
 @command
 def cmd_demo(model: str | None = None, host: str = "127.0.0.1", port: int = 7860, max_upload_mb: float = 20.0,
-             max_seconds: float = 120.0, max_new_tokens: int = 40) -> int:
+             max_seconds: float = 120.0, max_new_tokens: int = 40, verbose: bool = False) -> int:
     """Start the web demo (Gradio): upload a clip, see the emotion, the explanation and its evidence.
 
     model: a model directory (default: the bundled model).
@@ -16,6 +16,7 @@ def cmd_demo(model: str | None = None, host: str = "127.0.0.1", port: int = 7860
     max_upload_mb: the largest upload accepted, in MB.
     max_seconds: the longest clip accepted, in seconds.
     max_new_tokens: explanation length limit.
+    verbose: show the libraries' model-loading messages.
     """
     try:
         import gradio  # noqa: F401
@@ -23,7 +24,7 @@ def cmd_demo(model: str | None = None, host: str = "127.0.0.1", port: int = 7860
         raise UserError("demo: gradio is not installed; run `make demo` or pip install 'eai-llm[demo]'") from None
     from ..demo import DemoLimits, resolve_model_dir, serve
 
-    quiet_model_loading()
+    quiet_model_loading(verbose)
     try:
         model_dir = resolve_model_dir(model)
     except FileNotFoundError as err:

@@ -13,7 +13,8 @@ from ._common import UserError, check_positive, command, model_dir_and_labels, q
 def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str | None = None,
                  protocol: Literal["loco", "holdout"] = "loco", systems: list | None = None,
                  groups: list | None = None, override: list | None = None, no_explain: bool = False,
-                 max_new_tokens: int = 40, dtype: Literal["auto", "float32", "bfloat16"] = "auto") -> int:
+                 max_new_tokens: int = 40, dtype: Literal["auto", "float32", "bfloat16"] = "auto",
+                 verbose: bool = False) -> int:
     """Evaluate: leave-one-content-type-out (train per fold from --config) or holdout (a trained --model).
 
     data: the evaluation clips (a Bandai-style folder; holdout also takes one subfolder per label).
@@ -27,6 +28,7 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
     no_explain: skip explanation generation (no faithfulness / consistency).
     max_new_tokens: explanation length limit.
     dtype: the LLM's precision when predicting (auto: bfloat16 where native, else float32).
+    verbose: show the libraries' model-loading messages.
     """
     from ..evaluation.evaluate import evaluate_holdout, evaluate_loco
 
@@ -42,7 +44,7 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
         check_overrides(TrainRecipe, override or [])
     except ValueError as err:
         raise UserError(str(err)) from None
-    quiet_model_loading()
+    quiet_model_loading(verbose)
     if protocol == "loco":
         kwargs = {"systems": systems} if systems else {}
         metrics = evaluate_loco(data, out, config=config, groups=groups, overrides=override or [],
@@ -60,7 +62,8 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
 
 @command
 def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int = 32, repeat: int = 5,
-                  out: str | None = None, dtype: Literal["auto", "float32", "bfloat16"] = "auto") -> int:
+                  out: str | None = None, dtype: Literal["auto", "float32", "bfloat16"] = "auto",
+                  verbose: bool = False) -> int:
     """Benchmark loading, tokenizer, classification and explanation, each beside a reference timed in the same run.
 
     model: a model directory (default: the bundled model).
@@ -70,6 +73,7 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
     out: also write the table (markdown) to this file.
     dtype: the LLM's precision (auto: bfloat16 where native, else float32; whole-clip classification is then
         also timed in float32 as the reference).
+    verbose: show the libraries' model-loading messages.
     """
     from ..evaluation.benchmark import format_table, run_benchmark
 
@@ -84,7 +88,7 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".bvh", ".npz", ".csv"))[:limit]
     if not files:
         raise UserError(f"{folder}: no clips (.bvh, .npz, .csv) to benchmark")
-    quiet_model_loading()
+    quiet_model_loading(verbose)
     table = format_table(run_benchmark(model, files, repeat=repeat, dtype=dtype, log=lambda m: print(m, file=sys.stderr)))
     print(table)
     if out:

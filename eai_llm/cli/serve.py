@@ -44,7 +44,7 @@ def cmd_serve(model: str | None = None, host: str = "127.0.0.1", port: int = 800
     set_threads(threads)
     quiet_model_loading(verbose)
     try:
-        run(model_path, host=host, port=port, dtype=dtype,
+        run(model_path, host=host, port=port, dtype=dtype, verbose=verbose,
             limits=ServeLimits(max_upload_mb, max_seconds, request_timeout, max_new_tokens))
     except OSError as err:  # e.g. the port is taken
         raise UserError(f"serve: cannot serve on {host}:{port}: {' '.join(str(err).split())}") from None

@@ -52,16 +52,17 @@ def cmd_train(*, config: str, override: list | None = None, resume: bool = False
 
 
 @command
-def cmd_merge(model: str, out: str) -> int:
+def cmd_merge(model: str, out: str, verbose: bool = False) -> int:
     """Merge a model's LoRA adapter into its base LLM for deployment (writes a new model directory).
 
     model: a trained model directory.
     out: the merged model directory to write.
+    verbose: show the libraries' model-loading messages.
     """
     from ..model.modeling import EaiLlmModel
 
-    quiet_model_loading()
-    m = EaiLlmModel.from_pretrained(model)
+    quiet_model_loading(verbose)
+    m = EaiLlmModel.from_pretrained(model, **_verbose_kwarg(EaiLlmModel.from_pretrained, verbose))
     if not hasattr(m.llm, "peft_config"):
         raise UserError(f"{model}: has no LoRA adapter to merge")
     m.llm = m.llm.merge_and_unload()
@@ -70,3 +71,11 @@ def cmd_merge(model: str, out: str) -> int:
                                    for name in ("cue_stats.json", "training.json") if (Path(model) / name).is_file()})
     print(f"merged model written to {out}")
     return 0
+
+
+def _verbose_kwarg(loader, verbose: bool) -> dict:
+    """``{"verbose": ...}`` where the loader takes it (EaiLlmModel.from_pretrained gains it on the modeldir branch;
+    once merged this check goes)."""
+    import inspect
+
+    return {"verbose": verbose} if "verbose" in inspect.signature(loader).parameters else {}

@@ -14,7 +14,7 @@ def create_app(*args, **kwargs):
 
 
 def run(model_dir, *, host: str = "127.0.0.1", port: int = 8000, limits: ServeLimits = ServeLimits(),
-        dtype: str = "auto", log_level: str = "info") -> None:
+        dtype: str = "auto", log_level: str = "info", verbose: bool = False) -> None:
     """Serve until interrupted (the model loads before the port opens)."""
     import logging
 
@@ -25,4 +25,4 @@ def run(model_dir, *, host: str = "127.0.0.1", port: int = 8000, limits: ServeLi
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s eai-llm serve: %(message)s", "%H:%M:%S"))
         logging.getLogger("eai_llm.serve").addHandler(handler)
-    uvicorn.run(create_app(model_dir, limits=limits, dtype=dtype), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(model_dir, limits=limits, dtype=dtype, verbose=verbose), host=host, port=port, log_level=log_level)

@@ -49,7 +49,7 @@ def _one_line(text: str) -> str:
 
 
 def create_app(model_dir: str | Path, *, limits: ServeLimits = ServeLimits(), interpreter=None,
-               dtype: str = "auto") -> "BodyLimit":
+               dtype: str = "auto", verbose: bool = False) -> "BodyLimit":
     """The ASGI app serving ``model_dir`` (``interpreter``: an already loaded one, e.g. in tests)."""
     model_dir = Path(model_dir)
     state: dict = {"interp": interpreter}
@@ -60,7 +60,8 @@ def create_app(model_dir: str | Path, *, limits: ServeLimits = ServeLimits(), in
             from ..interpreter import EmotionInterpreter
 
             t0 = time.perf_counter()
-            state["interp"] = await asyncio.to_thread(EmotionInterpreter.from_pretrained, model_dir, dtype=dtype)
+            state["interp"] = await asyncio.to_thread(EmotionInterpreter.from_pretrained, model_dir, dtype=dtype,
+                                                     verbose=verbose)
             log.info("model %s loaded in %.1f s", model_dir.name, time.perf_counter() - t0)
         yield
 
@@ -136,7 +137,7 @@ def create_app(model_dir: str | Path, *, limits: ServeLimits = ServeLimits(), in
         except asyncio.TimeoutError:
             cancel.set()
             worker.add_done_callback(lambda f: f.exception())   # the abandoned worker's outcome is not an error
-            log.info("%s: timed out after %.1f s", name, limit)
+            log.info("%s: timed out after %g s", name, limit)
             return _error(504, f"{name}: the interpretation took longer than the limit of {limit:g} s")
         except RequestError as err:
             return _error(err.status, err.message)

@@ -272,3 +272,22 @@ def test_accelerate_launch_splits_a_batch_between_two_processes(tiny_model, clip
     assert sum(bool(r["error"]) for r in rows) == 2 and all(r["label"] for r in rows if not r["error"])
     assert proc.stdout.count("5 clips, 2 failed") == 1                   # one report, written by the main process
     assert sorted(p.name for p in tmp_path.iterdir()) == ["merged.csv"]
+
+
+def test_threads(tiny_model, clip_folder, monkeypatch):
+    import torch
+
+    from eai_llm.cli._common import default_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["interpret", str(clip_folder / "a" / "one.npz"), "--model", str(tiny_model), "--no-explain",
+                     "--threads", "2"]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert default_threads() == max(1, (os.cpu_count() or 1) // 2)

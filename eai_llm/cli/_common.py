@@ -40,11 +40,19 @@ def world_size() -> int:
         return 1
 
 
+def default_threads() -> int:
+    """``$OMP_NUM_THREADS`` when set (torchrun sets it to 1), else the CPU cores shared out between the processes."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, (os.cpu_count() or 1) // world_size())
+
+
 def set_threads(threads: int | None) -> int:
-    """``torch.set_num_threads``: ``threads``, or by default the CPU cores shared out between the processes."""
+    """``torch.set_num_threads(threads or default_threads())``."""
     import torch
 
-    n = threads if threads else max(1, (os.cpu_count() or 1) // world_size())
+    n = threads if threads else default_threads()
     torch.set_num_threads(n)
     return n
 

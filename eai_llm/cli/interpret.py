@@ -45,7 +45,8 @@ def cmd_interpret(clips: list, model: str | None = None, task: str = "emotion", 
     dtype: the LLM's precision: auto (bfloat16 where the CPU/GPU computes it natively, else float32).
     ungrounded: let decoding state cue phrases the clip's measurements do not support (by default they are barred).
     out: write the batch report to this .csv or .jsonl file (atomically; one row per clip).
-    threads: torch CPU threads per process (default: the CPU cores divided by the number of processes).
+    threads: torch CPU threads per process (default: $OMP_NUM_THREADS when set, else the CPU cores divided by
+        the number of processes).
     verbose: show the libraries' model-loading messages.
     no_progress: hide the progress bar of a batch.
     """

@@ -23,7 +23,7 @@ def cmd_serve(model: str | None = None, host: str = "127.0.0.1", port: int = 800
     request_timeout: the longest a request may take, in seconds (then 504; the server keeps serving).
     max_new_tokens: explanation length limit (a request may ask for fewer).
     dtype: the LLM's precision: auto (bfloat16 where the CPU/GPU computes it natively, else float32).
-    threads: torch CPU threads (default: all cores).
+    threads: torch CPU threads (default: $OMP_NUM_THREADS when set, else all cores).
     verbose: show the libraries' model-loading messages.
     """
     try:

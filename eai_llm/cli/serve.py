@@ -28,7 +28,7 @@ def cmd_serve(model: str | None = None, host: str = "127.0.0.1", port: int = 800
     """
     try:
         import fastapi  # noqa: F401
-        import multipart  # noqa: F401
+        import python_multipart  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
         raise UserError("serve: fastapi, uvicorn and python-multipart are needed; pip install 'eai-llm[serve]'") from None

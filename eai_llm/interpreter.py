@@ -13,6 +13,7 @@ against the clip's measured kinematic cues (the evidence table).
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["EmotionInterpreter", "Interpretation", "default_model_dir"]
+__all__ = ["EmotionInterpreter", "Interpretation", "WindowScores", "default_model_dir"]
 
 #: Where the bundled default model lives inside the installed package.
 BUNDLED_DIR = Path(__file__).resolve().parent / "assets" / "default_model"
@@ -49,12 +50,48 @@ class Interpretation:
     timeline: list[dict] = field(default_factory=list)  # per window: start_s, end_s, probabilities
     task: str = "emotion"
     source: str = "<clip>"
+    # the LLM's own label reading (its label likelihoods normalised over the label set, before fusion with the
+    # skeleton tokenizer's head and before the calibration temperature); None when the LLM does not score labels
+    llm_probabilities: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)   # facts about the input to distrust, e.g. unclear units
+    layout: str | None = None
+    duration_s: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)
+
+
+class WindowScores(tuple):
+    """``(windows, probs)`` per clip, as :meth:`EmotionInterpreter.classify_windows` always returned (it still
+    unpacks as a pair); ``llm_probs`` adds the LLM's own per-window label distribution per clip (or ``None``s)."""
+
+    def __new__(cls, windows: list, probs: list[np.ndarray], llm_probs: list[np.ndarray | None]):
+        obj = super().__new__(cls, (windows, probs))
+        obj.llm_probs = llm_probs
+        return obj
+
+
+def _progress_bar(progress, total: int, desc: str):
+    """A tqdm bar on stderr when ``progress`` is True, the caller's own tqdm-like object when one is given,
+    else a no-op."""
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit="clip", file=sys.stderr, dynamic_ncols=True)
+    if progress:
+        return progress
+
+    class _Null:
+        def update(self, n: int = 1) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    return _Null()
 
 
 class EmotionInterpreter:
@@ -67,16 +104,17 @@ class EmotionInterpreter:
 
     @classmethod
     def from_pretrained(cls, path: str | PathLike | None = None, *, device: str = "cpu",
-                        dtype: str = "auto") -> "EmotionInterpreter":
+                        dtype: str = "auto", verbose: bool = False) -> "EmotionInterpreter":
         """Load a model directory (``None``: the bundled default model) for inference.
 
         ``dtype="auto"`` runs the LLM in bfloat16 where the device computes it natively (a CPU with AMX or
         AVX512-BF16, a bf16 GPU), else float32; ``"float32"`` forces full precision. The LoRA adapter is merged.
+        ``verbose``: let the third-party libraries' loading messages through (quiet by default).
         """
         from .model.modeling import EaiLlmModel
 
         path = Path(path) if path is not None else default_model_dir()
-        model = EaiLlmModel.from_pretrained(path, device=device, dtype=dtype, merge_adapter=True)
+        model = EaiLlmModel.from_pretrained(path, device=device, dtype=dtype, merge_adapter=True, verbose=verbose)
         stats_file = path / "cue_stats.json"
         if not stats_file.is_file():
             raise FileNotFoundError(f"{stats_file}: missing (the cue statistics explanations are judged against)")
@@ -113,8 +151,13 @@ class EmotionInterpreter:
         return SkeletonInput.from_numpy(wb.positions, wb.frame_mask, wb.joint_mask, ids)
 
     # ---- API --------------------------------------------------------------------------------
-    def classify_windows(self, clips: Sequence, task: str = "emotion", batch_size: int = 32):
-        """Per-clip window probabilities, scoring all windows of all clips in batches. Returns (windows, probs)."""
+    def classify_windows(self, clips: Sequence, task: str = "emotion", batch_size: int = 32) -> WindowScores:
+        """Per-clip window probabilities, scoring all windows of all clips in batches.
+
+        Returns :class:`WindowScores`: unpacks as ``(windows, probs)``; ``.llm_probs`` holds the LLM's own
+        label distribution per window (before fusion and temperature), or ``None`` per clip when the model's
+        probabilities do not come from the LLM (``fusion_weight`` 1 with a classification head).
+        """
         import torch
 
         from .data import text as T
@@ -126,10 +169,37 @@ class EmotionInterpreter:
         skel = [self._skel(wb, c.layout.name) for wb, c in zip(wbs, clips)]
         allin = SkeletonInput(*(torch.cat([getattr(s, f) for s in skel]) for f in
                                 ("positions", "frame_mask", "joint_mask", "layout_ids")))
-        probs = torch.cat([self.model.label_probabilities(allin.select(slice(i, i + batch_size)), question, labels)
-                           for i in range(0, len(allin), batch_size)]).cpu().numpy()
+        fused, llm = [], []
+        for i in range(0, len(allin), batch_size):
+            f, l = self._label_scores(allin.select(slice(i, i + batch_size)), question, labels)
+            fused.append(f)
+            llm.append(l)
+        probs = torch.cat(fused).cpu().numpy()
+        llm_probs = torch.cat(llm).cpu().numpy() if all(l is not None for l in llm) else None
         bounds = np.cumsum([0] + [len(wb) for wb in wbs])
-        return wbs, [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        spans = list(zip(bounds[:-1], bounds[1:]))
+        return WindowScores(wbs, [probs[a:b] for a, b in spans],
+                            [llm_probs[a:b] if llm_probs is not None else None for a, b in spans])
+
+    def _label_scores(self, skel, question: str, labels: list[str]):
+        """(fused, llm): the shipped label probabilities and the LLM's own distribution, from ONE LLM pass.
+
+        The pooling is :meth:`EaiLlmModel.label_probabilities`'s (log-linear with the tokenizer head at
+        ``fusion_weight``, then the calibration temperature); ``tests/test_interpreter.py`` checks that both agree.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        model, cfg = self.model, self.config
+        w = cfg.fusion_weight
+        if not hasattr(model, "label_logprobs"):     # a model without separate LLM scoring
+            return model.label_probabilities(skel, question, labels), None
+        head = model.head_logprobs(skel, labels) if w > 0 else None
+        if head is not None and w >= 1.0:            # the head alone: the LLM does not score the labels
+            return torch.softmax(head / cfg.temperature, dim=-1), None
+        llm = F.log_softmax(model.label_logprobs(skel, question, labels).float(), dim=-1)
+        pooled = llm if head is None else (1.0 - w) * llm + w * head
+        return torch.softmax(pooled / cfg.temperature, dim=-1), llm.exp()
 
     def interpret(self, clip_or_path, *, explain: bool = True, task: str = "emotion", layout: str | None = None,
                   max_new_tokens: int = 40, do_sample: bool = False, conditioned: bool = True,
@@ -151,33 +221,59 @@ class EmotionInterpreter:
                         layout: str | None = None, max_new_tokens: int = 40, do_sample: bool = False,
                         conditioned: bool = True, grounded: bool = True,
                         on_text: Callable[[str], None] | None = None,
-                        on_classified: Callable[[Interpretation], None] | None = None) -> list[Interpretation]:
+                        on_classified: Callable[[Interpretation], None] | None = None,
+                        progress=False, batch_size: int = 32, clips_per_step: int = 16) -> list[Interpretation]:
+        """Interpret many clips (each a :class:`SkeletonClip` or a path) with one model.
+
+        Clips are classified ``clips_per_step`` at a time, their windows scored together in batches of
+        ``batch_size``; each clip's explanation follows its classification. ``progress``: ``True`` shows a
+        tqdm bar on stderr (one step per clip), or pass your own tqdm-like object (``update``/``close``).
+        """
         from .skeleton.cues import kinematic_cues
 
         labels = self._labels(task)
         clips = [self._clip(c, layout) for c in clips]
-        wbs, probs = self.classify_windows(clips, task)
+        bar = _progress_bar(progress, len(clips), "explaining" if explain else "classifying")
         results = []
-        for clip, wb, p in zip(clips, wbs, probs):
-            mean = p.mean(axis=0)
-            k = int(mean.argmax())
-            label = labels[k]
-            timeline = [{"start_s": float(s / wb.fps), "end_s": float((s + int(m.sum())) / wb.fps),
-                         "probabilities": dict(zip(labels, map(float, row)))}
-                        for s, m, row in zip(wb.starts, wb.frame_mask, p)]
-            all_cues = kinematic_cues(clip)
-            res = Interpretation(label=label, probabilities=dict(zip(labels, map(float, mean))), explanation=None,
-                                 raw_explanation=None, cues={}, evidence=[], faithfulness=None, all_cues=all_cues,
-                                 timeline=timeline, task=task, source=clip.source)
-            if on_classified is not None:
-                on_classified(res)
-            if explain:
-                best = int(p[:, k].argmax())
-                self._explain(res, self._skel(wb, clip.layout.name).select(slice(best, best + 1)), labels,
-                              max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
-                              grounded=grounded, on_text=on_text)
-            results.append(res)
+        try:
+            for g in range(0, len(clips), max(1, clips_per_step)):
+                group = clips[g:g + max(1, clips_per_step)]
+                scores = self.classify_windows(group, task, batch_size)
+                wbs, probs = scores
+                llm_probs = getattr(scores, "llm_probs", [None] * len(group))
+                for clip, wb, p, lp in zip(group, wbs, probs, llm_probs):
+                    results.append(self._one(clip, wb, p, lp, labels, task, explain=explain,
+                                             max_new_tokens=max_new_tokens, do_sample=do_sample,
+                                             conditioned=conditioned, grounded=grounded, on_text=on_text,
+                                             on_classified=on_classified, cues=kinematic_cues(clip)))
+                    bar.update(1)
+        finally:
+            if progress is True:      # a bar the caller passed stays theirs to close
+                bar.close()
         return results
+
+    def _one(self, clip, wb, p, lp, labels, task, *, explain, max_new_tokens, do_sample, conditioned, grounded,
+             on_text, on_classified, cues) -> Interpretation:
+        mean = p.mean(axis=0)
+        k = int(mean.argmax())
+        timeline = [{"start_s": float(s / wb.fps), "end_s": float((s + int(m.sum())) / wb.fps),
+                     "probabilities": dict(zip(labels, map(float, row)))}
+                    for s, m, row in zip(wb.starts, wb.frame_mask, p)]
+        meta_warnings = clip.meta.get("warnings", []) if isinstance(clip.meta, dict) else []
+        res = Interpretation(label=labels[k], probabilities=dict(zip(labels, map(float, mean))), explanation=None,
+                             raw_explanation=None, cues={}, evidence=[], faithfulness=None, all_cues=cues,
+                             timeline=timeline, task=task, source=clip.source,
+                             llm_probabilities=None if lp is None else dict(zip(labels, map(float, lp.mean(axis=0)))),
+                             warnings=[str(w) for w in meta_warnings], layout=clip.layout.name,
+                             duration_s=round(float(clip.duration), 3))
+        if on_classified is not None:
+            on_classified(res)
+        if explain:
+            best = int(p[:, k].argmax())
+            self._explain(res, self._skel(wb, clip.layout.name).select(slice(best, best + 1)), labels,
+                          max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
+                          grounded=grounded, on_text=on_text)
+        return res
 
     def unsupported_phrases(self, cues: dict[str, float]) -> list[str]:
         """The controlled-vocabulary cue phrases that these measured cues do not support (wrong direction,

@@ -55,6 +55,13 @@ class SkeletonTokenizerConfig:
     use_spatio_temporal: bool = True
     use_semantic: bool = True
     use_statistics: bool = False          # condition the semantic queries on whole-window motion statistics
+    # "conv": body-frame features + dilated temporal convolutions before the tokens (tokenizer/frontend.py)
+    frontend: str = "none"
+    frontend_channels: int = 64
+    frontend_kernel: int = 5
+    frontend_dilations: list[int] = field(default_factory=lambda: [1, 2, 4])
+    frontend_dropout: float = 0.3
+    test_mirror: bool = False             # eval-mode head logits averaged with the left/right mirrored window
     layouts: list[str] = field(default_factory=lambda: list_layouts())
     body_parts: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in BODY_PARTS.items()})
     labels: list[str] = field(default_factory=list)   # auxiliary classification head (empty = none)
@@ -66,6 +73,8 @@ class SkeletonTokenizerConfig:
             raise ValueError(f"window ({self.window}) must be a multiple of segment ({self.segment})")
         if self.dim % self.heads:
             raise ValueError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
+        if self.frontend not in ("none", "conv"):
+            raise ValueError(f"frontend must be 'none' or 'conv', got {self.frontend!r}")
         if not (self.use_spatio_temporal or self.use_semantic):
             raise ValueError("at least one of use_spatio_temporal / use_semantic must be on")
         for part, joints in self.body_parts.items():
@@ -150,6 +159,13 @@ class _CrossBlock(nn.Module):
         return q + self.mlp(self.norm2(q))
 
 
+def mirror_windows(positions: torch.Tensor, joint_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left/right mirror of unified windows (x negated, left and right joints swapped), as ``unify.mirror``."""
+    perm = torch.as_tensor(UNIFIED.mirror_permutation, device=positions.device)
+    flipped = positions[:, :, perm] * positions.new_tensor([-1.0, 1.0, 1.0])
+    return flipped, joint_mask[:, perm]
+
+
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
     w = mask.to(x.dtype).unsqueeze(-1)
     return (x * w).sum(dim) / w.sum(dim).clamp_min(1.0)
@@ -182,6 +198,12 @@ class SkeletonTokenizer(nn.Module):
         # per-feature standardisation with running statistics of the training windows (saved with the weights)
         self.stats_embed = nn.Sequential(nn.BatchNorm1d(n_stats, affine=False), nn.Dropout(c.dropout),
                                          nn.Linear(n_stats, c.dim)) if c.use_statistics else None
+        self.frontend = None
+        if c.frontend == "conv":
+            from .frontend import ConvFrontend
+
+            self.frontend = ConvFrontend(c.num_joints, c.dim, c.frontend_channels, c.frontend_kernel,
+                                         tuple(c.frontend_dilations), c.frontend_dropout)
         self.cross = _CrossBlock(c.dim, c.heads, c.mlp_ratio, c.dropout)
         self.out_norm = nn.LayerNorm(c.dim)
         self.align_proj = nn.Linear(c.dim, c.text_dim)
@@ -252,6 +274,10 @@ class SkeletonTokenizer(nn.Module):
         feats = self._features(positions * frame_mask[..., None, None], frame_mask)
         x = self.segment_embed(rearrange(feats, "b (s f) j c -> b s j (f c)", f=c.segment))
         x = x + self.joint_embed[layout_ids][:, None] + self.time_embed[None, :, None]
+        front = None
+        if self.frontend is not None:
+            front, context = self.frontend(positions * frame_mask[..., None, None], frame_mask, joint_mask, c.segment)
+            x = x + context[:, :, None]
         seg_mask = rearrange(frame_mask, "b (s f) -> b s f", f=c.segment).any(-1)         # (B, S)
         tok_mask = seg_mask[:, :, None] & joint_mask[:, None, :]                            # (B, S, J)
         s = c.num_segments
@@ -270,12 +296,16 @@ class SkeletonTokenizer(nn.Module):
         sem = None
         flat_mask = rearrange(tok_mask, "b s j -> b (s j)")
         summary = self.stats_embed(self._statistics(feats, frame_mask, joint_mask)) if self.stats_embed else None
+        if front is not None:
+            summary = front if summary is None else summary + front
         if c.use_semantic:
             q = repeat(self.queries, "k d -> b k d", b=b)
             if summary is not None:
                 q = q + summary[:, None]
             sem = self.out_norm(self.cross(q, rearrange(x, "b s j d -> b (s j) d"), flat_mask))
             pooled = sem.mean(dim=1)
+            if front is not None:   # a direct path: the linear head reads the convolutions' summary unnormalised
+                pooled = pooled + front
         else:
             pooled = _masked_mean(rearrange(x, "b s j d -> b (s j) d"), flat_mask, dim=1)
             if summary is not None:
@@ -289,6 +319,10 @@ class SkeletonTokenizer(nn.Module):
         if with_heads:
             tokens.aligned = self.align_embedding(tokens)
             tokens.logits = self.classifier(tokens.pooled) if self.classifier is not None else None
+            if self.config.test_mirror and not self.training and tokens.logits is not None:
+                flipped, flipped_mask = mirror_windows(positions, joint_mask)
+                tokens.logits = (tokens.logits + self.classify(self.encode(flipped, frame_mask, flipped_mask,
+                                                                           layout_ids))) / 2
         return tokens
 
     def align_embedding(self, tokens: SkeletonTokens) -> torch.Tensor:

@@ -72,6 +72,12 @@ class Stage1Settings:
     text_encoder: str = "minilm"
     balance_classes: bool = True              # sample windows inversely to their label's frequency
     skip: bool = False
+    label_smoothing: float = 0.0
+    # augmentation (training/augment.py), 0 = off: max yaw turn (degrees), +-scale, +-speed, joint drop probability
+    augment_rotate: float = 0.0
+    augment_scale: float = 0.0
+    augment_speed: float = 0.0
+    augment_joint_dropout: float = 0.0
 
 
 @dataclass

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ..tokenizer.align import TextEncoder, contrastive_loss
 from ..tokenizer.mgst import SkeletonTokenizer
+from .augment import augment_batch
 from .checkpoint import (MANIFEST, CheckpointError, find_checkpoint, load_checkpoint, recipe_hash, save_checkpoint,
                          trim_log, verify_manifest, write_manifest)
 from .data import (WindowArrays, alignment_text, class_names, cue_stats_of, instruction, label_vocabulary,
@@ -131,6 +132,10 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
     pos = np.concatenate([s.positions for s in sources])
     fmask = np.concatenate([s.frame_mask for s in sources])
     jmask = np.concatenate([s.joint_mask for s in sources])
+    if tokenizer.frontend is not None:   # input standardisation from the training windows
+        tokenizer.frontend.fit_standardisation(torch.as_tensor(pos), torch.as_tensor(fmask), torch.as_tensor(jmask))
+    augment = {"rotate": s1.augment_rotate, "scale_amount": s1.augment_scale, "speed": s1.augment_speed,
+               "joint_dropout": s1.augment_joint_dropout}
     layout_names = [l for s in sources for l in s.layouts]
     layout_ids = tokenizer.layout_ids(layout_names)
     y = torch.tensor([labels.index(c) for s in sources for c in class_names(s)])
@@ -160,12 +165,15 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
                 p, jm, lay = reexpress_batch(p, jm, [layout_names[i] for i in idx], gen, recipe.reexpress_p,
                                              recipe.reexpress_layouts)
                 lids = tokenizer.layout_ids(lay)
+            fm = fmask[idx]
+            if any(augment.values()):
+                p, fm, jm = augment_batch(p, fm, jm, gen, **augment)
             dev = accelerator.device
-            aligned, logits = heads(torch.as_tensor(p, device=dev), torch.as_tensor(fmask[idx], device=dev),
+            aligned, logits = heads(torch.as_tensor(p, device=dev), torch.as_tensor(fm, device=dev),
                                     torch.as_tensor(jm, device=dev), lids.to(dev))
             yy = y[idx].to(dev)
             loss_c = contrastive_loss(aligned, text_emb[idx].to(dev), yy, s1.temperature)
-            loss_y = F.cross_entropy(logits, yy)
+            loss_y = F.cross_entropy(logits, yy, label_smoothing=s1.label_smoothing)
             loss = s1.contrastive_weight * loss_c + s1.classification_weight * loss_y
             opt.zero_grad(set_to_none=True)
             accelerator.backward(loss)

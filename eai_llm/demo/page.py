@@ -150,6 +150,8 @@ def build_demo(interpreter_or_loader: InterpreterSource | ModelHolder | DemoBack
                                                             CUE_HEADERS), visible=bool(value))
                     if key == "cues":
                         out[cues_box] = gr.update(visible=bool(value))
+                elif key == "explanation":
+                    out[comp] = gr.update(value=f"#### Explanation\n{value}" if value else "", visible=bool(value))
                 elif key in _HIDDEN_WHEN_EMPTY:
                     empty = value is None or (isinstance(value, str) and not value)
                     out[comp] = gr.update(value=value, visible=not empty)

@@ -361,7 +361,8 @@ def test_request_files_are_removed_and_the_work_folder_goes_at_close(interp, tmp
 def test_cli_demo_command(tmp_path, capsys):
     sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "demo" in a.choices)
     opts = {o for a in sub.choices["demo"]._actions for o in a.option_strings}
-    assert {"--model", "--host", "--port", "--max-upload-mb", "--max-seconds"} <= opts
+    assert {"--model", "--host", "--port", "--max-upload-mb", "--max-seconds", "--concurrency",
+            "--request-seconds"} <= opts
     defaults = sub.choices["demo"].parse_args([])
     assert defaults.host == "127.0.0.1" and defaults.port == 7860
     assert main(["demo", "--model", str(tmp_path / "nope")]) == 2
@@ -369,3 +370,6 @@ def test_cli_demo_command(tmp_path, capsys):
     assert err == f"error: {tmp_path / 'nope'}: no such model directory"
     assert main(["demo", "--model", str(tmp_path)]) == 2
     assert "not a model directory" in capsys.readouterr().err
+    assert main(["demo", "--concurrency", "0"]) == 2          # refused before anything loads
+    assert capsys.readouterr().err.strip() == ("error: demo: demo limits must be at least 1, got 1024 joints and 0 "
+                                               "requests at once")

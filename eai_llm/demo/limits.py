@@ -72,7 +72,9 @@ class LayoutNeeded(LayoutError):
 # an absolute path of two or more parts (POSIX or Windows), not preceded by a word character (keeps "m/s")
 _ABS_PATH = re.compile(r"(?<![\w.~])(?:[A-Za-z]:)?(?:[/\\][^\s/\\'\"`:,;()\[\]]+)+[/\\]([^\s/\\'\"`:,;()\[\]]+)")
 # command-line wording the readers use, in the page's words
-_CLI_WORDS = [(re.compile(r"pass layout= \(--layout\)( or register a layout file)?"), "choose its skeleton layout below"),
+_CLI_WORDS = [(re.compile(r"pass layout= \(--layout\) or register a layout file"),
+               "none of the demo's layouts has these joint names"),
+              (re.compile(r"pass layout= \(--layout\)"), "choose its skeleton layout below"),
               (re.compile(r"[;,]? *(?:or )?pass interpolate_gaps=\S+ to fill [^;]*"), ""),
               (re.compile(r" *\(pass max_bytes= to raise it\)"), ""),
               (re.compile(r"pass --units\b"), "lengths and speeds may be off")]

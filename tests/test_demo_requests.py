@@ -116,6 +116,36 @@ def test_a_request_past_the_time_limit_gets_one_line_and_the_server_keeps_servin
     assert _last(list(be.run(str(CSV))))["error"] is None     # the same backend goes on serving
 
 
+def test_a_request_the_page_abandons_stops_its_generation(interp, tmp_path, monkeypatch):
+    import time
+
+    real = interp.interpret
+    tokens = []
+
+    def long_generation(clip, *, on_classified=None, on_text=None, **kwargs):
+        """The real classification, then a generation that streams a token every 10 ms for up to 20 s."""
+        res = real(clip, explain=False, on_classified=on_classified, **kwargs)
+        for _ in range(2000):
+            on_text(" word")
+            tokens.append(1)
+            time.sleep(0.01)
+        return res
+
+    monkeypatch.setattr(interp, "interpret", long_generation)
+    be = DemoBackend(interp, work_dir=tmp_path / "w")
+    run = be.run(str(CSV))
+    for update in run:
+        if str(update.get("explanation", "")).endswith("▍"):
+            break                                  # the explanation is streaming
+    run.close()                                    # the user uploads another file / leaves the page
+    for _ in range(100):
+        if be.active == 0:
+            break
+        time.sleep(0.1)
+    assert be.active == 0 and len(tokens) < 1000, "an abandoned request keeps generating"
+    assert list(be.work_dir.iterdir()) == []       # and its files are gone
+
+
 # ---- hostile files ------------------------------------------------------------------------------------------
 def test_an_npz_naming_a_server_file_as_its_layout_is_refused_and_registers_nothing(interp, tmp_path):
     layout_file = tmp_path / "secret" / "x.json"

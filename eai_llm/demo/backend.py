@@ -93,7 +93,8 @@ class DemoBackend:
         # reading runs here so that a request can give up waiting on a slow file (threads cannot be killed;
         # the pool bounds how many such reads can pile up)
         self._readers = ThreadPoolExecutor(max_workers=limits.concurrency + 2, thread_name_prefix="eai-llm-read")
-        self.model_calls = 0
+        self.model_calls = 0        # model calls so far
+        self.active = 0             # model calls running now
         self.last_timings: dict[str, float] = {}
         self._closed = False
         atexit.register(_close_ref, weakref.ref(self))
@@ -155,7 +156,7 @@ class DemoBackend:
     def preview(self, path: str | PathLike | None, layout: str | None = AUTO) -> Iterator[dict[str, Any]]:
         """Show an upload without running the model: its facts and animation, or what it still needs (a layout).
         Never raises."""
-        yield self.reset()
+        yield self.reset(busy=False)         # (a preview cancels this page's running interpretation)
         if not path:
             return
         deadline = time.monotonic() + self.limits.request_seconds
@@ -267,10 +268,15 @@ class DemoBackend:
                         return
                     with self._lock:
                         self.model_calls += 1
-                    with torch.inference_mode():
-                        res = interp.interpret(clip, task=task, max_new_tokens=self.max_new_tokens,
-                                               on_classified=lambda r: emit("classified", r),
-                                               on_text=lambda s: emit("text", s))
+                        self.active += 1
+                    try:
+                        with torch.inference_mode():
+                            res = interp.interpret(clip, task=task, max_new_tokens=self.max_new_tokens,
+                                                   on_classified=lambda r: emit("classified", r),
+                                                   on_text=lambda s: emit("text", s))
+                    finally:
+                        with self._lock:
+                            self.active -= 1
                 q.put(("done", res))
             except _Cancelled:
                 pass
@@ -280,23 +286,25 @@ class DemoBackend:
         # not a daemon: a generation is bounded by max_new_tokens and the deadline
         threading.Thread(target=work, name="eai-llm-interpret", daemon=False).start()
         text = ""
-        while True:
-            try:
-                kind, value = q.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                cancel.set()
-                raise RequestTimeout(f"{Path(str(clip.source)).name}: interpreting took longer than the demo's "
-                                     f"limit of {self.limits.request_seconds:g} s per request; try a shorter "
-                                     f"clip") from None
-            if kind == "text":
-                text += value
-                yield "text", text
-            elif kind == "error":
-                raise value
-            else:
-                yield kind, value
-                if kind == "done":
-                    return
+        try:
+            while True:
+                try:
+                    kind, value = q.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise RequestTimeout(f"{Path(str(clip.source)).name}: interpreting took longer than the demo's "
+                                         f"limit of {self.limits.request_seconds:g} s per request; try a shorter "
+                                         f"clip") from None
+                if kind == "text":
+                    text += value
+                    yield "text", text
+                elif kind == "error":
+                    raise value
+                else:
+                    yield kind, value
+                    if kind == "done":
+                        return
+        finally:  # timed out, or the page went away / cancelled the request: stop the generation at its next token
+            cancel.set()
 
     def _final(self, res: "Interpretation", clip: "SkeletonClip", info: Mapping[str, Any],
                out: Path) -> dict[str, Any]:

@@ -76,8 +76,15 @@ def choose_layout(page, name: str) -> None:
 
 
 def wait_done(page, name: str) -> None:
-    """The JSON download for this clip appears at the very end of a request."""
-    page.wait_for_selector(f'#eai-json a[download="{Path(name).stem}.eai-llm.json"]')
+    """The JSON download for this clip appears at the very end of a request (else fail with what the page shows)."""
+    try:
+        page.wait_for_selector(f'#eai-json a[download="{Path(name).stem}.eai-llm.json"]')
+    except Exception:
+        shown = {sel: page.locator(sel).inner_text()[:300] if page.locator(sel).count() else None
+                 for sel in ("#eai-error", "#eai-notice", "#eai-clip", "#eai-run", "#eai-status", "#eai-explanation")}
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"demo_browser_timeout_{Path(name).stem}.png"), full_page=True)
+        raise AssertionError(f"no result for {name}; the page shows {shown}") from None
 
 
 def error_line(page) -> str:

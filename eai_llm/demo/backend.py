@@ -156,7 +156,7 @@ class DemoBackend:
     def preview(self, path: str | PathLike | None, layout: str | None = AUTO) -> Iterator[dict[str, Any]]:
         """Show an upload without running the model: its facts and animation, or what it still needs (a layout).
         Never raises."""
-        yield self.reset(busy=False)         # (a preview cancels this page's running interpretation)
+        yield self.reset()
         if not path:
             return
         deadline = time.monotonic() + self.limits.request_seconds

@@ -174,14 +174,14 @@ def build_demo(interpreter_or_loader: InterpreterSource | ModelHolder | DemoBack
         n = be.limits.concurrency
         shown = dict(inputs=[upload, layout], outputs=out_list, show_progress="minimal",
                      show_progress_on=[status], trigger_mode="always_last")
-        running = run_btn.click(interpret, concurrency_id="interpret", concurrency_limit=n,
-                                **{**shown, "show_progress": "full"})
-        # previews read and draw (no model): their own group, a little wider than the model's; a new file or
-        # layout cancels this page's running interpretation (its generation stops at the next token)
-        upload.upload(preview, concurrency_id="preview", concurrency_limit=n + 2, cancels=[running], **shown)
-        layout.input(preview, concurrency_id="preview", concurrency_limit=n + 2, cancels=[running], **shown)
-        upload.clear(lambda: to_gradio(be.reset(busy=False)), outputs=out_list, queue=False, show_progress="hidden",
-                     cancels=[running])
+        run_btn.click(interpret, concurrency_id="interpret", concurrency_limit=n,
+                      **{**shown, "show_progress": "full"})
+        # previews read and draw (no model): their own group, a little wider than the model's. (No ``cancels=``
+        # of the running interpretation: Gradio runs the cancel as its own event, which under load can land on
+        # the *next* Interpret and kill it; an abandoned request stops generating when its page goes away.)
+        upload.upload(preview, concurrency_id="preview", concurrency_limit=n + 2, **shown)
+        layout.input(preview, concurrency_id="preview", concurrency_limit=n + 2, **shown)
+        upload.clear(lambda: to_gradio(be.reset(busy=False)), outputs=out_list, queue=False, show_progress="hidden")
         if examples:
             with example_box:
                 gr.Examples([[p, lay] for p, lay, _ in examples], inputs=[upload, layout],

@@ -53,7 +53,12 @@ def test_build_demo_without_launching(interp, tmp_path):
     assert isinstance(demo, gr.Blocks)
     ids = {getattr(b, "elem_id", None) for b in demo.blocks.values()}
     assert {"eai-upload", "eai-layout", "eai-run", "eai-animation", "eai-probs", "eai-explanation", "eai-evidence",
-            "eai-timeline", "eai-cues", "eai-json", "eai-error", "eai-status"} <= ids
+            "eai-timeline", "eai-cues", "eai-json", "eai-error", "eai-notice", "eai-warnings", "eai-llm-alone",
+            "eai-status"} <= ids
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    for hidden in ("eai-animation", "eai-probs", "eai-explanation", "eai-evidence", "eai-timeline", "eai-json",
+                   "eai-error", "eai-notice", "eai-warnings", "eai-llm-alone", "eai-clip"):
+        assert by_id[hidden].visible is False, f"{hidden} shows before there is a result"
     layout = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "eai-layout")
     choices = [c[0] if isinstance(c, (tuple, list)) else c for c in layout.choices]
     assert choices[0] == "auto" and {"bandai_namco_22", "kinect_v2", "h36m_17"} <= set(choices)
@@ -77,6 +82,10 @@ def test_model_loads_lazily_once_and_reports_failure(interp):
     assert holder.state == "idle" and not calls and "Loading" in holder.status_markdown()
     assert holder.get(timeout=30) is interp and holder.get() is interp and len(calls) == 1
     assert holder.state == "ready" and "Model ready" in holder.status_markdown() and "sad" in holder.status_markdown()
+    # the page names the model by its folder name, never by its path on the server
+    by_path = ModelHolder(interp)
+    assert str(interp.model_dir) not in by_path.status_markdown()
+    assert f"`{interp.model_dir.name}`" in by_path.status_markdown()
 
     def broken():
         raise OSError("weights are corrupt")
@@ -162,13 +171,13 @@ def test_evidence_table_checks_words_against_numbers():
     rows = evidence_rows([c.to_dict() for c in checks])
     assert len(rows) == 4 and all(len(r) == len(EVIDENCE_HEADERS) for r in rows)
     head, speed, swing, jerk = rows
-    assert head[1:] == ["head_pitch", "31.0°", "-5.0° – 20.0°", "+2.2", "yes"]
+    assert head[1:] == ["head pitch (°)", "31.0°", "-5.0° – 20.0°", "+2.2", "yes"]
     assert speed[2:] == ["0.62 m/s", "0.60 m/s – 1.40 m/s", "-1.3", "yes"]
     assert swing[2] == "0.50 m" and swing[-1] == "no"          # claimed small, measured large
     assert jerk[2] == "not measured" and jerk[-1] == "no"
     assert head[0] and head[0] != "head_pitch"                  # the words the explanation used
     table = cue_rows(cues, stats)
-    assert [r[0] for r in table] == ["walking_speed", "head_pitch", "arm_swing"]   # registry order
+    assert [r[0] for r in table] == ["walking speed (m/s)", "head pitch (°)", "arm swing (m)"]   # registry order
     assert all(len(r) == len(CUE_HEADERS) for r in table) and table[1][3] == "+2.2" and table[1][4]
     assert cue_rows({"jerk": 5.0}, {})[0][2:4] == ["–", "–"]
     assert format_cue_value("stillness_ratio", 0.25) == "0.25" and format_cue_value("cadence", 101.6) == \
@@ -186,14 +195,20 @@ def test_a_request_streams_then_shows_everything(backend, interp):
     assert shown["error"] is None and shown["busy"] is False
     assert set(shown["probabilities"]) == set(labels)
     assert Path(shown["animation"]).suffix == ".gif" and Path(shown["animation"]).is_file()
-    assert shown["timeline"] is not None and set(shown["timeline"]["emotion"]) == set(labels)
+    # the timeline shows the clip's three leading labels (the highest mean probability), not all of them
+    top3 = sorted(labels, key=lambda k: -shown["probabilities"][k])[:3]
+    assert shown["timeline"] is not None and list(dict.fromkeys(shown["timeline"]["emotion"])) == top3
     assert shown["explanation"] and not shown["explanation"].endswith("▍")
-    assert isinstance(shown["evidence"], list) and shown["cues"] and shown["cues"][0][0] == "walking_speed"
+    assert isinstance(shown["evidence"], list) and shown["cues"] and shown["cues"][0][0] == "walking speed (m/s)"
     assert "dataset-1_walk_sad_001.bvh" in shown["clip"] and "bandai_namco_22" in shown["clip"]
     assert set(backend.last_timings) == {"rendered", "classified", "first_text", "done"}
-    doc = json.loads(Path(shown["json"]).read_text())
+    text = Path(shown["json"]).read_text()
+    doc = json.loads(text)
     assert doc["clip"]["file"] == SAD.name and doc["clip"]["frames"] == 347
-    assert doc["interpretation"]["label"] in labels and doc["model"]
+    assert doc["interpretation"]["label"] in labels and doc["model"] == interp.model_dir.name
+    assert doc["interpretation"]["source"] == SAD.name           # the upload's name, not a server path
+    for server_path in (str(ROOT), str(backend.work_dir), str(interp.model_dir)):
+        assert server_path not in text
     assert max(shown["probabilities"], key=shown["probabilities"].get) == doc["interpretation"]["label"]
 
 
@@ -211,8 +226,13 @@ def test_each_request_classifies_the_clip_once(backend, interp, monkeypatch):
     full = interp.interpret(clip, max_new_tokens=3, on_classified=lambda r: early.append(dict(r.probabilities)))
     assert calls == [1] and early == [full.probabilities]          # the hook fires before the explanation
     calls.clear()
-    assert _last(list(backend.run(str(SAD))))["error"] is None
-    assert calls == [1]                                            # one classification per request
+    before = backend.model_calls
+    # an upload previews the clip (facts, animation) without running the model
+    shown = _last(list(backend.preview(str(SAD))))
+    assert shown["error"] is None and Path(shown["animation"]).suffix == ".gif" and SAD.name in shown["clip"]
+    assert shown["probabilities"] is None and calls == [] and backend.model_calls == before
+    assert _last(list(backend.run(str(SAD), render=False)))["error"] is None
+    assert calls == [1] and backend.model_calls == before + 1      # Interpret: one classification, one model call
 
 
 def _bad_npy(tmp_path: Path) -> Path:
@@ -225,7 +245,7 @@ def _bad_npy(tmp_path: Path) -> Path:
     ("corrupt", r"^broken\.bvh: line \d+: "),
     ("garbage", r"^noise\.npz: "),
     ("format", r"^notes\.txt: format: unknown file type '\.txt'"),
-    ("layout", r"^pose\.npy: .*layout"),
+    ("layout", r"^pose\.npy: (positions: )?17 joints but layout 'kinect_v2' has 25"),
     ("empty", r"^empty\.csv: "),
 ])
 def test_bad_uploads_give_one_line_and_the_server_keeps_serving(backend, tmp_path, case, expected):
@@ -236,7 +256,7 @@ def test_bad_uploads_give_one_line_and_the_server_keeps_serving(backend, tmp_pat
         "layout": lambda: _bad_npy(tmp_path),
         "empty": lambda: _write(tmp_path / "empty.csv", ""),
     }[case]()
-    shown = _last(list(backend.run(str(path))))
+    shown = _last(list(backend.run(str(path), "kinect_v2" if case == "layout" else "auto")))
     import re
 
     assert shown["error"] and re.search(expected, shown["error"]), shown["error"]
@@ -324,11 +344,25 @@ def test_results_folder_stays_bounded(backend, tmp_path):
     assert len([p for p in backend.work_dir.iterdir() if p.is_dir()]) == 3     # keep_results=3
 
 
+def test_request_files_are_removed_and_the_work_folder_goes_at_close(interp, tmp_path):
+    be = DemoBackend(interp, max_new_tokens=3)                  # its own temporary work folder, nothing kept
+    short = save_clip(synthetic_clip("normal", "unified", seconds=1.5, seed=4), tmp_path / "short.npz")
+    shown = _last(list(be.preview(str(short))))
+    assert shown["animation"] and list(be.work_dir.iterdir()) == []   # removed once the request ended
+    assert _last(list(be.run(str(short))))["json"] and list(be.work_dir.iterdir()) == []
+    work = be.work_dir
+    assert work.is_dir()
+    be.close()
+    assert not work.exists()
+    be.close()                                                    # idempotent (demo.close() and atexit both call it)
+
+
 # ---- command line --------------------------------------------------------------------------------------
 def test_cli_demo_command(tmp_path, capsys):
     sub = next(a for a in build_parser()._actions if getattr(a, "choices", None) and "demo" in a.choices)
     opts = {o for a in sub.choices["demo"]._actions for o in a.option_strings}
-    assert {"--model", "--host", "--port", "--max-upload-mb", "--max-seconds"} <= opts
+    assert {"--model", "--host", "--port", "--max-upload-mb", "--max-seconds", "--concurrency",
+            "--request-seconds"} <= opts
     defaults = sub.choices["demo"].parse_args([])
     assert defaults.host == "127.0.0.1" and defaults.port == 7860
     assert main(["demo", "--model", str(tmp_path / "nope")]) == 2
@@ -336,3 +370,6 @@ def test_cli_demo_command(tmp_path, capsys):
     assert err == f"error: {tmp_path / 'nope'}: no such model directory"
     assert main(["demo", "--model", str(tmp_path)]) == 2
     assert "not a model directory" in capsys.readouterr().err
+    assert main(["demo", "--concurrency", "0"]) == 2          # refused before anything loads
+    assert capsys.readouterr().err.strip() == ("error: demo: demo limits must be at least 1, got 1024 joints and 0 "
+                                               "requests at once")

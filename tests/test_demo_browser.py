@@ -139,7 +139,7 @@ def test_an_npy_asks_for_its_layout_before_it_runs(server, browser, model, tmp_p
     notice.wait_for(state="visible")
     text = notice.inner_text().strip()
     assert text == ("pose_from_kinect.npy: this file has 25 joints and no joint names: choose its skeleton layout "
-                    "below (kinect_v2 has 25 joints)")
+                    "below (kinect_v2, openpose_25 have 25 joints)")
     assert not page.locator("#eai-error").is_visible() and model.calls == 0
     choose_layout(page, "kinect_v2")
     wait_preview(page, npy.name)

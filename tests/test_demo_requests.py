@@ -51,7 +51,7 @@ def test_npy_with_auto_layout_asks_for_the_layout_in_the_page_words(interp, tmp_
     shown = _last(list(be.preview(str(npy), "auto")))
     assert shown["error"] is None and shown["animation"] is None
     assert shown["notice"] == ("pose.npy: this file has 25 joints and no joint names: choose its skeleton layout "
-                               "below (kinect_v2 has 25 joints)")
+                               "below (kinect_v2, openpose_25 have 25 joints)")
     assert "--layout" not in shown["notice"] and "layout=" not in shown["notice"]
     calls = be.model_calls
     assert _last(list(be.run(str(npy), "auto")))["notice"] == shown["notice"] and be.model_calls == calls
@@ -193,9 +193,16 @@ def test_llm_alone_and_warnings_are_shown_when_the_result_has_them(interp, tmp_p
         res.warnings = ["units unclear: pass --units"]
         return res
 
+    def without_llm(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.llm_probabilities = None           # a model whose head alone decides (fusion_weight 1)
+        return res
+
     be = DemoBackend(interp, max_new_tokens=3, work_dir=tmp_path / "w")
     plain = _last(list(be.run(str(CSV))))
-    assert plain["llm_alone"] is None and plain["warnings"] is None        # before the other helpers' fields
+    assert plain["warnings"] is None and "LLM alone" in plain["llm_alone"]   # the interpreter gives its own reading
+    monkeypatch.setattr(interp, "interpret", without_llm)
+    assert _last(list(be.run(str(CSV))))["llm_alone"] is None
     monkeypatch.setattr(interp, "interpret", with_fields)
     shown = _last(list(be.run(str(CSV))))
     assert shown["warnings"] == "⚠ **units unclear: lengths and speeds may be off**"

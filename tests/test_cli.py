@@ -250,7 +250,8 @@ def test_os_errors_a_user_causes_name_the_path(tmp_path, capsys):
     line = _one_error_line(capsys)
     assert code == 2 and "dir.npz" in line and "internal error" not in line
     assert main(["convert", str(good), str(tmp_path / "no" / "x.npz")]) == 2
-    assert _one_error_line(capsys) == f"error: {tmp_path / 'no' / 'x.npz'}: the folder {tmp_path / 'no'} does not exist"
+    assert _one_error_line(capsys) == (f"error: {tmp_path / 'no' / 'x.npz'}: cannot write: the folder "
+                                       f"{str(tmp_path / 'no')!r} does not exist")
     assert main(["benchmark", "--model", str(tmp_path / "nope")]) == 2
     assert "nope: no such model directory" in _one_error_line(capsys)
 

@@ -60,13 +60,9 @@ def cmd_convert(src: str, dst: str, layout: str | None = None, units: str | None
     interpolate_gaps: fill NaN gaps of at most this many frames (off by default).
     """
     from ..skeleton.io import load_clip, save_clip
+    from ..skeleton.io.save import check_npz_target
 
-    if not dst.lower().endswith(".npz"):
-        raise UserError(f"{dst}: output must end in .npz")
-    if Path(dst).is_dir():
-        raise UserError(f"{dst}: is a directory")
-    if not Path(dst).parent.is_dir():
-        raise UserError(f"{dst}: the folder {Path(dst).parent} does not exist")
+    check_npz_target(dst)            # before reading: a wrong output path fails at once
     c = load_clip(src, layout=layout, units=units, fps=fps, interpolate_gaps=interpolate_gaps)
     save_clip(c, dst)
     print(f"wrote {dst}: {c.layout.name}, {c.num_frames} frames at {c.fps:g} fps ({c.duration:.2f} s)")

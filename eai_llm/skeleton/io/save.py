@@ -15,6 +15,21 @@ from ..clip import SkeletonClip
 from ..errors import ClipWriteError
 
 
+def check_npz_target(path: str | PathLike) -> Path:
+    """``path`` as a place :func:`save_clip` can write, or :class:`ClipWriteError` naming it (not a ``.npz``
+    path, a folder, or in a missing folder). Callers check before long work (``eai-llm convert``)."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise ClipWriteError(path, None, "save_clip writes the NPZ format; the path must end in .npz")
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ClipWriteError(path, None, "is a folder, expected the path of a .npz file to write")
+    if not directory.is_dir():
+        what = "is not a folder" if directory.exists() else "does not exist"
+        raise ClipWriteError(path, None, f"cannot write: the folder {str(directory)!r} {what}")
+    return path
+
+
 def save_clip(clip: SkeletonClip, path: str | PathLike) -> Path:
     """Write ``clip`` to ``path`` in the project's NPZ format (see the module docstring).
 
@@ -25,15 +40,8 @@ def save_clip(clip: SkeletonClip, path: str | PathLike) -> Path:
     """
     if not isinstance(clip, SkeletonClip):
         raise TypeError(f"save_clip expects a SkeletonClip, got {type(clip).__name__}")
-    path = Path(path)
-    if path.suffix.lower() != ".npz":
-        raise ClipWriteError(path, None, "save_clip writes the NPZ format; the path must end in .npz")
+    path = check_npz_target(path)
     directory = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise ClipWriteError(path, None, "is a folder, expected the path of a .npz file to write")
-    if not directory.is_dir():
-        what = "is not a folder" if directory.exists() else "does not exist"
-        raise ClipWriteError(path, None, f"cannot write: the folder {str(directory)!r} {what}")
     arrays: dict[str, np.ndarray] = {
         "positions": np.ascontiguousarray(clip.positions, dtype=np.float32),
         "fps": np.array(float(clip.fps), dtype=np.float64),

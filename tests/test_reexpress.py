@@ -60,7 +60,7 @@ def test_unified_cues_stay_close(real_clips, name):
 
 
 def test_derived_joints_and_missing_ones():
-    from eai_llm.skeleton.layouts import BANDAI_NAMCO_22, H36M_17, KINECT_V2
+    from eai_llm.skeleton.builtin_layouts import BANDAI_NAMCO_22, H36M_17, KINECT_V2
 
     rng = np.random.default_rng(0)
     pos = rng.normal(size=(5, BANDAI_NAMCO_22.num_joints, 3)).astype(np.float32)
@@ -89,7 +89,7 @@ def _without_wrists(layout):
 def test_window_augmentation_matches_the_file_path():
     """reexpress_windows on unified windows = to_unified of the re-expressed clip (same masks and joints)."""
     from eai_llm.skeleton.clip import SkeletonClip
-    from eai_llm.skeleton.layouts import BANDAI_NAMCO_22
+    from eai_llm.skeleton.builtin_layouts import BANDAI_NAMCO_22
 
     rng = np.random.default_rng(1)
     pos = rng.normal(size=(8, BANDAI_NAMCO_22.num_joints, 3)).astype(np.float32)

@@ -143,3 +143,13 @@ class CountingModel:
         if self.meet is not None:
             self.meet.wait()
         return self.real(clips, task, batch_size)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium per test module (skips with a reason where it is missing)."""
+    playwright_api = require_browser()
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()

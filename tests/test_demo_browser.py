@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from demo_browser import (ARGS, ARTIFACTS, CHROMIUM, CSV, SAD, WORDS_BROKEN, CountingModel, assert_chart,
+from demo_browser import (browser, ARGS, ARTIFACTS, CHROMIUM, CSV, SAD, WORDS_BROKEN, CountingModel, assert_chart,
                           choose_layout, error_line, first_words, free_port, open_page, require_browser, upload,
                           wait_done, wait_preview)
 
@@ -41,14 +41,6 @@ def server(tiny_model):
     work = demo.eai_backend.work_dir
     demo.close()
     assert not work.exists(), "closing the demo leaves its work folder behind"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

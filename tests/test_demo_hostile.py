@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from demo_browser import (ARGS, CHROMIUM, SAD, CountingModel, assert_chart, error_line, free_port, open_page,
+from demo_browser import (browser, ARGS, CHROMIUM, SAD, CountingModel, assert_chart, error_line, free_port, open_page,
                           require_browser, upload, wait_done, wait_preview)
 
 playwright_api = require_browser()
@@ -33,14 +33,6 @@ def server(tiny_model):
     demo.eai_backend.holder.get(timeout=120)
     yield demo, f"http://127.0.0.1:{port}/"
     demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
 
 
 def _hostile_files(tmp_path):

@@ -8,19 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from eai_llm.model.config import EaiLlmConfig, LlmConfig, LoraSettings, ProjectorConfig
 from eai_llm.model.modeling import EaiLlmModel
 from eai_llm.model.weights import ModelLoadError
-from eai_llm.tokenizer.mgst import SkeletonTokenizerConfig
+from test_model import tiny_config   # the same tiny model the model tests use
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_config() -> EaiLlmConfig:
-    return EaiLlmConfig(
-        tokenizer=SkeletonTokenizerConfig(window=32, segment=16, dim=32, depth=1, heads=2, num_semantic=2, dropout=0.0),
-        projector=ProjectorConfig(hidden=64), llm=LlmConfig(name_or_path="tiny-random"),
-        lora=LoraSettings(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"]))
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,21 @@ def test_every_shipped_config_loads(path):
 def test_default_recipe_points_at_the_shared_data():
     recipe = load_recipe(ROOT / "configs" / "default.yaml")
     assert recipe.model.llm.name_or_path == "smollm2"
-    assert {s.task for s in recipe.sources} == {"emotion", "style"}
+    assert {s.task for s in recipe.sources} == {"emotion", "style", "style2"}     # both datasets
     assert recipe.resolve(recipe.sources[0].path) == (ROOT.parent / "shared" / "data" / "bandai_namco_motion_1").resolve()
+    assert recipe.resolve(recipe.sources[2].path) == (ROOT.parent / "shared" / "data" / "bandai_namco_motion_2").resolve()
+
+
+def test_default_recipe_starts_from_the_bundled_pretrained_tokenizer():
+    from dataclasses import replace
+
+    from eai_llm.training.pretrained import init_from_pretrained
+
+    recipe = load_recipe(ROOT / "configs" / "default.yaml")
+    folder = recipe.resolve(recipe.stage1.init_from)
+    assert folder.parent == ROOT / "tokenizers" and (folder / "README.md").is_file()
+    tok = init_from_pretrained(replace(recipe.model.tokenizer, labels=["happy", "sad"]), folder)
+    assert tok.classifier.out_features == 2
 
 
 def test_overrides_and_errors(tmp_path):

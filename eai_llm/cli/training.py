@@ -65,3 +65,46 @@ def cmd_merge(model: str, out: str, verbose: bool = False) -> int:
     merge_model_dir(model, out, verbose=verbose)
     print(f"merged model written to {out}")
     return 0
+
+
+@command
+def cmd_pretrain_tokenizer(*, config: str, out: str, override: list | None = None, resume: bool = False,
+                           no_progress: bool = False) -> int:
+    """Pretrain a skeleton tokenizer (stage 1 only) and write it as a reusable folder (e.g. tokenizers/NAME).
+
+    config: a YAML recipe whose sources and stage1 settings say what to train on, e.g. configs/tokenizer-bandai2.yaml.
+    out: the tokenizer folder to write (config.json, model.safetensors, recipe.yaml, README.md).
+    override: dotted key=value overrides, e.g. --override stage1.epochs=10.
+    resume: reuse a finished stage-1 run of the same recipe in the recipe's output_dir.
+    no_progress: hide progress bars.
+    """
+    import yaml
+    from accelerate import Accelerator
+
+    from ..configutil import check_overrides
+    from ..training.data import load_sources
+    from ..training.pretrained import last_epoch_accuracy, write_tokenizer_artifact
+    from ..training.recipe import TrainRecipe, apply_overrides, load_recipe
+    from ..training.train import stage1_tokenizer
+
+    try:
+        check_overrides(TrainRecipe, override or [])
+        recipe = load_recipe(config, override)
+    except (ValueError, FileNotFoundError) as err:
+        raise UserError(str(err)) from None
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    run = recipe.resolve(recipe.output_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    sources = load_sources(recipe, progress=not no_progress)
+    if recipe.stage1.sources is not None:
+        sources = [s for s in sources if s.name in recipe.stage1.sources]
+    tokenizer, speed = stage1_tokenizer(recipe, run, Accelerator(cpu=True), resume=resume, sources=sources,
+                                        progress=not no_progress)
+    data = {s.name: {"task": s.task, "windows": len(s), "clips": len(set(s.clip_ids))} for s in sources}
+    recipe_data = apply_overrides(yaml.safe_load(Path(config).read_text()) or {}, override)
+    write_tokenizer_artifact(tokenizer, target, recipe=recipe, recipe_data=recipe_data, speed=speed, data=data,
+                             train_acc=last_epoch_accuracy(run / "log.jsonl"))
+    print(f"tokenizer: {target} ({len(tokenizer.config.labels)} labels, {speed.get('seconds', 0):.0f} s)")
+    return 0

@@ -33,15 +33,16 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .metrics import _softmax, classification_metrics, fit_temperature, plot_confusion, plot_reliability
+from .report import write_report
 
 __all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "heldout_temperature", "TARGETS"]
 
 EMOTION7 = ("happy", "sad", "angry", "proud", "not-confident", "tired", "normal")
 EMOTION4 = ("happy", "sad", "angry", "normal")
-SYSTEMS = ("cues-logreg", "tokenizer-linear", "tokenizer-linear-emotion-only", "tokenizer-linear-no-semantic", "llm",
-           "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded", "llm-emotion-only", "llm-no-semantic",
-           "llm-no-spatio-temporal", "llm-emotion-only-unfused", "llm-no-semantic-unfused",
-           "llm-no-spatio-temporal-unfused")
+_JOINT = ("-emotion-only", "-emotion-style", "-emotion-style2")
+SYSTEMS = ("cues-logreg", "tokenizer-linear", *(f"tokenizer-linear{v}" for v in (*_JOINT, "-no-semantic")), "llm",
+           "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded",
+           *(f"llm{v}{u}" for v in (*_JOINT, "-no-semantic", "-no-spatio-temporal") for u in ("", "-unfused")))
 # where a fold run keeps its stage-1 tokenizer (training/train.py: stage1_tokenizer)
 STAGE1 = Path("checkpoints") / "stage1_tokenizer"
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
@@ -297,6 +298,7 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
     also scored on every fold's held-out clips re-expressed in each layout (``<system>@<layout>``: the same fold
     models, labels only, see :mod:`eai_llm.evaluation.rigs`), reported as a table "full rig vs each layout"."""
     from .rigs import check_layouts, rig_reader
+    from .variants import variant_overrides
 
     data, out = Path(data), Path(out)
     reexpress = check_layouts(reexpress)
@@ -316,12 +318,7 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
     cues = _clip_cues(records) if "cues-logreg" in systems else []
     # each variant changes the recipe; a tokenizer-linear system and the llm system of the same variant share one
     # run folder per fold, so the llm reuses the stage-1 tokenizer the linear head was read from (same folds, same weights)
-    variants = {
-        "": [],
-        "-emotion-only": ["sources=" + json.dumps([s for s in _recipe_sources(config) if s.get("task") == "emotion"])] if config else [],
-        "-no-semantic": ["model.tokenizer.use_semantic=false"],
-        "-no-spatio-temporal": ["model.tokenizer.use_spatio_temporal=false"],
-    }
+    variants = variant_overrides(config)
     summary: dict = {}
     for system in systems:
         base, variant = next(((b, system[len(b):]) for b in ("tokenizer-linear", "llm") if system.startswith(b)),
@@ -361,7 +358,7 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
                "reexpress": list(reexpress),
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "systems": summary,
                "targets": TARGETS}
-    _write_report(out, metrics)
+    write_report(out, metrics)
     return metrics
 
 
@@ -378,12 +375,6 @@ def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[st
             and (shared / "model.safetensors").is_file() and not own.exists()):
         shutil.copytree(shared, own)
     return folder
-
-
-def _recipe_sources(config) -> list[dict]:
-    import yaml
-
-    return list((yaml.safe_load(Path(config).read_text()) or {}).get("sources", []))
 
 
 def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path, *, explain: bool = True,
@@ -422,7 +413,7 @@ def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path
     plot_reliability(np.asarray(probs), [EMOTION7.index(l) for l in fold.labels], out / "reliability_llm.png", "holdout")
     metrics = {"protocol": "holdout", "data": str(data), "model": str(model or "bundled default"),
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "systems": summary, "targets": TARGETS}
-    _write_report(out, metrics)
+    write_report(out, metrics)
     return metrics
 
 
@@ -440,68 +431,3 @@ def heldout_temperature(out: str | Path, system: str = "llm") -> dict:
             "ece_raw": classification_metrics(probs, y, EMOTION7)["ece"],
             "ece_calibrated": classification_metrics(_calibrated(probs, t), y, EMOTION7)["ece"],
             "source": str(Path(out))}
-
-
-# ---- report -------------------------------------------------------------------------------------
-def _fmt(x, pct: bool = True) -> str:
-    if x is None:
-        return "–"
-    return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
-
-
-def _claim_share(s: dict) -> str:
-    """How many explanations made a checkable claim (faithfulness is the mean over those)."""
-    return f" ({s['explanations']}/{s['explained']} with claims)" if s.get("explained") else ""
-
-
-def _write_report(out: Path, metrics: dict) -> None:
-    import platform
-
-    from .rigs import is_rig_system, rig_table
-
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    systems = {k: v for k, v in metrics["systems"].items() if not is_rig_system(k)}
-    lines = [f"# EAI-LLM evaluation ({metrics['protocol']})", "",
-             f"Date: {metrics['date']}. Machine: {platform.machine()}, {platform.system()}. Data: `{metrics['data']}`.", ""]
-    if metrics["protocol"] == "loco":
-        lines += ["Leave-one-content-type-out: each content type is held out in turn, the system is trained on the",
-                  "others, and its clips are predicted (window probabilities averaged per clip). `normal` is restricted",
-                  "to the content types the other styles share. Calibration uses training folds only: each held-out",
-                  "type's temperature is fitted on the held-out predictions of the other folds (ECE 7 shows it, then",
-                  "uncalibrated, then with a temperature fitted on the fold's own training clips, which sharpens).", ""]
-    lines += ["| system | acc 7 (95% CI) | macro-F1 7 | acc 4 | ECE 7 (raw; train-clip T) | faithfulness | label consistency |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for name, s in systems.items():
-        m7, m4 = s["7class"], s["4class"]
-        lo, hi = m7["accuracy_ci95"]
-        lines.append(f"| {name} | {_fmt(m7['accuracy'])} ({_fmt(lo)}–{_fmt(hi)}) | {_fmt(m7['macro_f1'], False)} | "
-                     f"{_fmt(m4['accuracy'])} | {_fmt(m7['ece'], False)} ({_fmt(m7.get('ece_uncalibrated'), False)}; "
-                     f"{_fmt(m7.get('ece_train_clip_temperature'), False)}) | "
-                     f"{_fmt(s['faithfulness'], False)}{_claim_share(s)} | {_fmt(s['label_consistency'], False)} |")
-    precision = [f"{name}: {', '.join(s['llm_dtype'])}" for name, s in systems.items() if s.get("llm_dtype")]
-    if precision:
-        lines += ["", "LLM precision at prediction time: " + "; ".join(precision) + "."]
-    lines += ["", "Per-class recall (7 classes):", "",
-              "| system | " + " | ".join(EMOTION7) + " |", "| --- |" + " --- |" * len(EMOTION7)]
-    for name, s in systems.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(s["7class"]["recall"][l]) for l in EMOTION7) + " |")
-    groups = sorted({g for s in systems.values() for g in s["per_group_accuracy"]})
-    lines += ["", "Accuracy per held-out content type (7 classes):", "",
-              "| system | " + " | ".join(groups) + " |", "| --- |" + " --- |" * len(groups)]
-    for name, s in systems.items():
-        lines.append(f"| {name} | " + " | ".join(_fmt(s["per_group_accuracy"].get(g)) for g in groups) + " |")
-    main = systems.get("llm")
-    if main:
-        t = metrics["targets"]
-        checks = [("7-class accuracy", main["7class"]["accuracy"], t["accuracy_7"], True),
-                  ("4-class accuracy", main["4class"]["accuracy"], t["accuracy_4"], True),
-                  ("explanation faithfulness", main["faithfulness"], t["faithfulness"], True),
-                  ("label consistency", main["label_consistency"], t["label_consistency"], True),
-                  ("ECE (7 classes)", main["7class"]["ece"], t["ece_7"], False)]
-        lines += ["", "Targets (the llm system):", "", "| metric | measured | target | met |", "| --- | --- | --- | --- |"]
-        for name, value, target, higher in checks:
-            met = value is not None and (value >= target if higher else value <= target)
-            lines.append(f"| {name} | {_fmt(value, False)} | {'>=' if higher else '<='} {target} | {'yes' if met else 'NO'} |")
-    lines += rig_table(metrics["systems"])
-    lines += ["", "Figures: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.png"))), ""]
-    (out / "report.md").write_text("\n".join(lines))

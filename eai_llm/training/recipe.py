@@ -78,6 +78,12 @@ class Stage1Settings:
     augment_scale: float = 0.0
     augment_speed: float = 0.0
     augment_joint_dropout: float = 0.0
+    # start from a pretrained skeleton tokenizer (a folder such as ../tokenizers/bandai2-style, resolved against the
+    # recipe's folder): its encoder weights and input standardisation are kept, the heads are rebuilt for this
+    # recipe's labels; its architecture must equal model.tokenizer's (training/pretrained.py)
+    init_from: str | None = None
+    # the names of the sources stage 1 trains on (default: all); stage 2 still draws from every source
+    sources: list[str] | None = None
 
 
 @dataclass
@@ -181,6 +187,11 @@ def recipe_from_dict(data: dict, *, base_dir: str | Path = ".", source: str = "<
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
         raise ValueError(f"{source}: data source names must be unique, got {names}")
+    if stage1.sources is not None:
+        unknown = sorted(set(stage1.sources) - set(names))
+        if unknown or not stage1.sources:
+            raise ValueError(f"{source}: stage1.sources must name some of the data sources {names}, got "
+                             f"{stage1.sources}")
     try:
         return TrainRecipe(model=model, sources=sources, stage1=stage1, stage2=stage2, base_dir=str(base_dir), **data)
     except ValueError as err:

@@ -73,6 +73,14 @@ def recipe_key(recipe: TrainRecipe, stage: int) -> dict:
     if not key.get("reexpress_p"):   # augmentation off: the key of recipes from before it existed
         key.pop("reexpress_p", None)
         key.pop("reexpress_layouts", None)
+    if not key["stage1"].get("init_from"):   # keys of recipes from before init_from / sources existed
+        key["stage1"].pop("init_from", None)
+        if key["stage1"].get("sources") is None:
+            key["stage1"].pop("sources", None)
+    else:
+        from .pretrained import pretrained_sha256
+
+        key["stage1"]["init_sha256"] = pretrained_sha256(recipe.resolve(recipe.stage1.init_from))
     if stage == 1:
         key.pop("stage2", None)
         key["model"] = {"tokenizer": key["model"]["tokenizer"]}
@@ -118,6 +126,8 @@ def check_resumable(folder: Path, recipe: TrainRecipe, stage: int) -> None:
 def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, accelerator, out: Path,
                  progress: bool = True) -> SkeletonTokenizer:
     s1 = recipe.stage1
+    if s1.sources is not None:   # stage 1 trains on these sources only (stage 2 draws from all)
+        sources = [s for s in sources if s.name in s1.sources]
     labels = label_vocabulary(sources)
     rng = random.Random(recipe.seed)
     texts = [alignment_text(lab, cues, stats, rng, src.task) for src in sources for lab, cues in zip(src.labels, src.cues)]
@@ -126,13 +136,18 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
         text_emb = torch.as_tensor(encoder.encode(texts))
     cfg = replace(recipe.model.tokenizer, labels=labels, text_dim=encoder.dim)
     torch.manual_seed(recipe.seed)
-    tokenizer = SkeletonTokenizer(cfg)
+    if s1.init_from:
+        from .pretrained import init_from_pretrained
+
+        tokenizer = init_from_pretrained(cfg, recipe.resolve(s1.init_from))
+    else:
+        tokenizer = SkeletonTokenizer(cfg)
     if s1.skip:
         return tokenizer
     pos = np.concatenate([s.positions for s in sources])
     fmask = np.concatenate([s.frame_mask for s in sources])
     jmask = np.concatenate([s.joint_mask for s in sources])
-    if tokenizer.frontend is not None:   # input standardisation from the training windows
+    if tokenizer.frontend is not None and not s1.init_from:   # input standardisation from the training windows
         tokenizer.frontend.fit_standardisation(torch.as_tensor(pos), torch.as_tensor(fmask), torch.as_tensor(jmask))
     augment = {"rotate": s1.augment_rotate, "scale_amount": s1.augment_scale, "speed": s1.augment_speed,
                "joint_dropout": s1.augment_joint_dropout}

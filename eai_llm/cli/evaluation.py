@@ -65,7 +65,7 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
 @command
 def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int = 32, repeat: int = 5,
                   out: str | None = None, dtype: Literal["auto", "float32", "bfloat16"] = "auto",
-                  no_4bit: bool = False, verbose: bool = False) -> int:
+                  no_4bit: bool = False, reference_model: str | None = None, verbose: bool = False) -> int:
     """Benchmark loading, tokenizer, classification and explanation, each beside a reference timed in the same run.
 
     model: a model directory (default: the bundled model).
@@ -76,6 +76,8 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
     dtype: the LLM's precision (auto: bfloat16 where native, else float32; whole-clip classification is then
         also timed in float32 as the reference).
     no_4bit: skip the rows of the LLM quantised to 4 bit (bitsandbytes) beside bfloat16 and float32.
+    reference_model: another model directory (e.g. the previous bundled model) whose whole-clip classification
+        is timed on the same clips in the same run.
     verbose: show the libraries' model-loading messages.
     """
     from ..evaluation.benchmark import format_table, run_benchmark
@@ -93,7 +95,7 @@ def cmd_benchmark(model: str | None = None, clips: str | None = None, limit: int
         raise UserError(f"{folder}: no clips (.bvh, .npz, .csv) to benchmark")
     quiet_model_loading(verbose)
     table = format_table(run_benchmark(model, files, repeat=repeat, dtype=dtype, quantized=not no_4bit,
-                                       log=lambda m: print(m, file=sys.stderr)))
+                                       reference_model=reference_model, log=lambda m: print(m, file=sys.stderr)))
     print(table)
     if out:
         Path(out).write_text(table + "\n")

@@ -76,7 +76,7 @@ def bench_bvh(files: Sequence[Path], bvhio_files: int = 3) -> Row:
 
 def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat: int = 5,
                   new_tokens: int = 24, dtype: str = "auto", quantized: bool = True,
-                  log: Callable[[str], None] = print) -> list[Row]:
+                  reference_model: str | Path | None = None, log: Callable[[str], None] = print) -> list[Row]:
     import torch
 
     from ..interpreter import EmotionInterpreter
@@ -147,6 +147,9 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
     rows.append(Row("classification, whole clips", ours, ref_rate, "clips/s", ref_name,
                     note=f"{len(loaded)} clips, {n_windows} windows; LLM in {llm_dtype}"))
 
+    if reference_model is not None:   # e.g. the previous bundled model: same clips, same precision, same run
+        rows.append(bench_reference_model(reference_model, loaded, ours, dtype))
+
     log("explanation ...")
     explain_q = T.explain_question(labels)
     prefix = f"{T.answer_text(labels[0])} {T.EXPLANATION_PREFIX}:"
@@ -205,6 +208,19 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
             rows.append(Row("training stage 2 (from training.json)", meta["stage2"]["samples_per_s"], None, "samples/s",
                             note=meta.get("machine", "")))
     return rows
+
+
+def bench_reference_model(reference_model: str | Path, loaded: Sequence, ours: float, dtype: str) -> Row:
+    """Whole-clip classification of another model directory on the same clips (ours / theirs)."""
+    from ..interpreter import EmotionInterpreter
+
+    ref = EmotionInterpreter.from_pretrained(reference_model, dtype=dtype)
+    ref.interpret_batch(loaded[:1], explain=False)
+    t0 = time.perf_counter()
+    ref.interpret_batch(loaded, explain=False)
+    theirs = len(loaded) / (time.perf_counter() - t0)
+    return Row("classification, whole clips, vs reference model", ours, theirs, "clips/s",
+               f"{Path(reference_model).name}, same clips", note="higher is faster")
 
 
 def _llm_bytes(llm) -> int:

@@ -190,6 +190,8 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     recipe = _fold_recipe(recipe_path, data, test_group, out, overrides)
     model_dir = out / "model"
     if not (model_dir / "config.json").is_file():
+        for old in out.glob("train_temperature*.json"):   # of an earlier model in this folder
+            old.unlink()
         model_dir = train(recipe, resume=True, progress=False)
     interp = EmotionInterpreter.from_pretrained(model_dir, dtype=dtype)
     if not fused:
@@ -198,8 +200,14 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     order = [labels.index(l) for l in EMOTION7]
     train_recs = [r for r in records if r.group != test_group]
     test_recs = [r for r in records if r.group == test_group]
-    _, wprobs = interp.classify_windows([load_clip(r.path) for r in train_recs])
-    t = _fit_t(np.stack([w.mean(0)[order] for w in wprobs]), [EMOTION7.index(r.label) for r in train_recs])
+    # the temperature on the fold's training clips (full rig) is the same for every re-expressed rig: kept once
+    t_file = out / f"train_temperature{'' if fused else '_unfused'}.json"
+    if t_file.is_file():
+        t = json.loads(t_file.read_text())["temperature"]
+    else:
+        _, wprobs = interp.classify_windows([load_clip(r.path) for r in train_recs])
+        t = _fit_t(np.stack([w.mean(0)[order] for w in wprobs]), [EMOTION7.index(r.label) for r in train_recs])
+        t_file.write_text(json.dumps({"temperature": t}))
     probs, expl, faith, cons = [], [], [], []
     for r in test_recs:
         res = interp.interpret(test_clip(r.path) if test_clip else r.path, explain=explain, conditioned=False,

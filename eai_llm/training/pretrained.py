@@ -109,8 +109,11 @@ def write_tokenizer_artifact(tokenizer: SkeletonTokenizer, out: Path, *, recipe,
     try:
         tokenizer.save_pretrained(tmp)
         (tmp / "recipe.yaml").write_text(yaml.safe_dump(recipe_data, sort_keys=False))
-        (tmp / "training.json").write_text(json.dumps({"stage1": speed, "data": data, "train_acc": train_acc},
-                                                      indent=2))
+        from datetime import datetime, timezone
+
+        meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "stage1": speed, "data": data,
+                "train_acc": train_acc}
+        (tmp / "training.json").write_text(json.dumps(meta, indent=2))
         (tmp / "README.md").write_text(_card(out.name, recipe, speed, data, tokenizer.config.labels, train_acc))
         publish(tmp, out)
     finally:

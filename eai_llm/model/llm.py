@@ -167,7 +167,26 @@ def load_llm(cfg: LlmConfig, *, model_dir: Path | None = None, vocab_size: int |
     from .quiet import quiet_loading
 
     with quiet_loading(verbose):
-        return _load_llm(cfg, model_dir, vocab_size, seed)
+        model = _load_llm(cfg, model_dir, vocab_size, seed)
+    if cfg.load_in_4bit:
+        _narrow_layers_unpacked(model)
+    return model
+
+
+def _narrow_layers_unpacked(model) -> None:
+    """bitsandbytes (0.50) repacks a 4-bit weight for its AVX512-BF16 CPU kernel at the first no-grad forward;
+    the repacking needs the input width to be a multiple of the quantisation block (64) and fails with a reshape
+    error otherwise (e.g. a tiny test LLM, hidden size 32). Such layers keep the generic 4-bit path."""
+    try:
+        from bitsandbytes.nn import Linear4bit
+    except ImportError:
+        return
+    for module in model.modules():
+        if isinstance(module, Linear4bit):
+            state = getattr(module.weight, "quant_state", None)
+            block = getattr(state, "blocksize", 64) or 64
+            if module.in_features % block or module.in_features < block:
+                module.support_avx512bf16_for_cpu = False
 
 
 def _saved_llm(model_dir: Path, load_kwargs: dict):

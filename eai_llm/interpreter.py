@@ -171,7 +171,7 @@ class EmotionInterpreter:
                                 ("positions", "frame_mask", "joint_mask", "layout_ids")))
         fused, llm = [], []
         for i in range(0, len(allin), batch_size):
-            f, l = self._label_scores(allin.select(slice(i, i + batch_size)), question, labels)
+            f, l = self._label_scores(allin.select(slice(i, i + batch_size)), question, labels, task)
             fused.append(f)
             llm.append(l)
         probs = torch.cat(fused).cpu().numpy()
@@ -181,7 +181,7 @@ class EmotionInterpreter:
         return WindowScores(wbs, [probs[a:b] for a, b in spans],
                             [llm_probs[a:b] if llm_probs is not None else None for a, b in spans])
 
-    def _label_scores(self, skel, question: str, labels: list[str]):
+    def _label_scores(self, skel, question: str, labels: list[str], task: str = "emotion"):
         """(fused, llm): the shipped label probabilities and the LLM's own distribution, from ONE LLM pass.
 
         The pooling is :meth:`EaiLlmModel.label_probabilities`'s (log-linear with the tokenizer head at
@@ -194,7 +194,7 @@ class EmotionInterpreter:
         w = cfg.fusion_weight
         if not hasattr(model, "label_logprobs"):     # a model without separate LLM scoring
             return model.label_probabilities(skel, question, labels), None
-        head = model.head_logprobs(skel, labels) if w > 0 else None
+        head = model.head_logprobs(skel, labels, task) if w > 0 else None
         if head is not None and w >= 1.0:            # the head alone: the LLM does not score the labels
             return torch.softmax(head / cfg.temperature, dim=-1), None
         llm = F.log_softmax(model.label_logprobs(skel, question, labels).float(), dim=-1)

@@ -191,6 +191,24 @@ def test_fusion_pools_the_llm_with_the_tokenizer_head():
         replace(cfg, fusion_weight=1.5)
 
 
+def test_fusion_finds_dataset2_classes_by_their_stage1_names():
+    from dataclasses import replace
+
+    styles2 = ["active", "normal", "youthful"]
+    cfg = tiny_config()
+    cfg = replace(cfg, tokenizer=replace(cfg.tokenizer, labels=["normal", "happy"] + [f"style2:{l}" for l in styles2]))
+    m = EaiLlmModel.build(cfg, seed=1).eval()
+    s = skel(2)
+    head = m.head_logprobs(s, styles2, "style2")
+    assert head is not None and head.shape == (2, 3)
+    logits = m.skeleton_tokenizer(s.positions, s.frame_mask, s.joint_mask, s.layout_ids, with_heads=True).logits
+    torch.testing.assert_close(head, F.log_softmax(logits[:, 2:], -1))     # dataset-2's normal, not the emotion
+    assert m.head_logprobs(s, styles2) is None                              # emotion names: the head lacks them
+    fused = m.label_probabilities(s, "Which way of moving?", styles2, task="style2")
+    llm = F.log_softmax(m.label_logprobs(s, "Which way of moving?", styles2), -1)
+    torch.testing.assert_close(fused, torch.softmax(0.5 * llm + 0.5 * head, -1))
+
+
 def test_training_loss_on_answer_positions_equals_the_llms_full_sequence_loss(model):
     """forward(labels=...) runs the vocabulary head on supervised positions only; loss and gradients must match
     the causal LM's own loss over the whole sequence."""

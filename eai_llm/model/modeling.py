@@ -363,11 +363,15 @@ class EaiLlmModel(nn.Module):
         return score + rest
 
     @torch.no_grad()
-    def head_logprobs(self, skel: SkeletonInput, labels: Sequence[str]) -> torch.Tensor | None:
-        """(B, L) log-probabilities of the skeleton tokenizer's own classification head over ``labels``
-        (None when it has no head or lacks one of the labels)."""
+    def head_logprobs(self, skel: SkeletonInput, labels: Sequence[str], task: str = "emotion") -> torch.Tensor | None:
+        """(B, L) log-probabilities of the skeleton tokenizer's own classification head over ``labels`` of
+        ``task`` (its classes are named as stage 1 names them: ``style2:normal`` for dataset-2's normal; None when
+        it has no head or lacks one of the labels)."""
+        from ..training.data import class_name
+
         tok = self.skeleton_tokenizer
         known = tok.config.labels
+        labels = [class_name(task, l) for l in labels]
         if tok.classifier is None or any(l not in known for l in labels):
             return None
         skel = skel.to(self.device)
@@ -375,7 +379,8 @@ class EaiLlmModel(nn.Module):
         return F.log_softmax(logits[:, [known.index(l) for l in labels]].float(), dim=-1)
 
     def label_probabilities(self, skel: SkeletonInput, question: str, labels: Sequence[str],
-                            scoring: str = "auto", fusion_weight: float | None = None) -> torch.Tensor:
+                            scoring: str = "auto", fusion_weight: float | None = None,
+                            task: str = "emotion") -> torch.Tensor:
         """(B, L) calibrated probabilities over the label set.
 
         The LLM's label log-likelihoods, normalised over the set, are pooled log-linearly with the skeleton
@@ -384,7 +389,7 @@ class EaiLlmModel(nn.Module):
         """
         w = self.config.fusion_weight if fusion_weight is None else fusion_weight
         lp = F.log_softmax(self.label_logprobs(skel, question, labels, scoring).float(), dim=-1)
-        head = self.head_logprobs(skel, labels) if w > 0 else None
+        head = self.head_logprobs(skel, labels, task) if w > 0 else None
         if head is not None:
             lp = (1.0 - w) * lp + w * head
         return torch.softmax(lp / self.config.temperature, dim=-1)

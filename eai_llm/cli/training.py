@@ -85,7 +85,7 @@ def cmd_pretrain_tokenizer(*, config: str, out: str, override: list | None = Non
     from ..training.data import load_sources
     from ..training.pretrained import last_epoch_accuracy, write_tokenizer_artifact
     from ..training.recipe import TrainRecipe, apply_overrides, load_recipe
-    from ..training.train import stage1_tokenizer
+    from ..training.train import stage1_sources, stage1_tokenizer
 
     try:
         check_overrides(TrainRecipe, override or [])
@@ -97,9 +97,7 @@ def cmd_pretrain_tokenizer(*, config: str, out: str, override: list | None = Non
         raise UserError(f"{out}: exists and is not a folder")
     run = recipe.resolve(recipe.output_dir)
     run.mkdir(parents=True, exist_ok=True)
-    sources = load_sources(recipe, progress=not no_progress)
-    if recipe.stage1.sources is not None:
-        sources = [s for s in sources if s.name in recipe.stage1.sources]
+    sources = stage1_sources(recipe, load_sources(recipe, progress=not no_progress))
     tokenizer, speed = stage1_tokenizer(recipe, run, Accelerator(cpu=True), resume=resume, sources=sources,
                                         progress=not no_progress)
     data = {s.name: {"task": s.task, "windows": len(s), "clips": len(set(s.clip_ids))} for s in sources}

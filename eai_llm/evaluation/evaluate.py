@@ -32,13 +32,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .metrics import _softmax, classification_metrics, fit_temperature, plot_confusion, plot_reliability
+from .metrics import (EMOTION4, EMOTION7, _softmax, classification_metrics, fit_temperature, plot_confusion,
+                      plot_reliability)
 from .report import write_report
 
 __all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "heldout_temperature", "TARGETS"]
 
-EMOTION7 = ("happy", "sad", "angry", "proud", "not-confident", "tired", "normal")
-EMOTION4 = ("happy", "sad", "angry", "normal")
 _JOINT = ("-emotion-only", "-emotion-style", "-emotion-style2")
 SYSTEMS = ("cues-logreg", "tokenizer-linear", *(f"tokenizer-linear{v}" for v in (*_JOINT, "-no-semantic")), "llm",
            "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded",

@@ -7,8 +7,12 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["wilson_interval", "confusion", "macro_f1", "per_class_recall", "expected_calibration_error",
+__all__ = ["EMOTION7", "EMOTION4", "wilson_interval", "confusion", "macro_f1", "per_class_recall", "expected_calibration_error",
            "fit_temperature", "classification_metrics", "plot_confusion", "plot_reliability"]
+
+#: The evaluated emotion label sets (dataset-1's 7 emotions, and the 4 that most emotion datasets share).
+EMOTION7 = ("happy", "sad", "angry", "proud", "not-confident", "tired", "normal")
+EMOTION4 = ("happy", "sad", "angry", "normal")
 
 
 def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:

@@ -7,11 +7,11 @@ import json
 import platform
 from pathlib import Path
 
+from .metrics import EMOTION7
 from .rigs import is_rig_system, rig_table
 
 __all__ = ["write_report", "joint_table"]
 
-EMOTION7 = ("happy", "sad", "angry", "proud", "not-confident", "tired", "normal")
 
 def _fmt(x, pct: bool = True) -> str:
     if x is None:

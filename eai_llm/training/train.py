@@ -73,11 +73,10 @@ def recipe_key(recipe: TrainRecipe, stage: int) -> dict:
     if not key.get("reexpress_p"):   # augmentation off: the key of recipes from before it existed
         key.pop("reexpress_p", None)
         key.pop("reexpress_layouts", None)
-    if not key["stage1"].get("init_from"):   # keys of recipes from before init_from / sources existed
-        key["stage1"].pop("init_from", None)
-        if key["stage1"].get("sources") is None:
-            key["stage1"].pop("sources", None)
-    else:
+    for k in ("init_from", "sources"):   # unset: the key of recipes from before these existed
+        if key["stage1"].get(k) is None:
+            key["stage1"].pop(k, None)
+    if recipe.stage1.init_from:          # the pretrained weights themselves, not only their path
         from .pretrained import pretrained_sha256
 
         key["stage1"]["init_sha256"] = pretrained_sha256(recipe.resolve(recipe.stage1.init_from))
@@ -123,11 +122,16 @@ def check_resumable(folder: Path, recipe: TrainRecipe, stage: int) -> None:
 
 
 # ---- stage 1 ----------------------------------------------------------------------------------------
+def stage1_sources(recipe: TrainRecipe, sources: list[WindowArrays]) -> list[WindowArrays]:
+    """The sources stage 1 trains on: ``stage1.sources`` when the recipe names them, else all (stage 2 uses all)."""
+    names = recipe.stage1.sources
+    return sources if names is None else [s for s in sources if s.name in names]
+
+
 def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, accelerator, out: Path,
                  progress: bool = True) -> SkeletonTokenizer:
     s1 = recipe.stage1
-    if s1.sources is not None:   # stage 1 trains on these sources only (stage 2 draws from all)
-        sources = [s for s in sources if s.name in s1.sources]
+    sources = stage1_sources(recipe, sources)
     labels = label_vocabulary(sources)
     rng = random.Random(recipe.seed)
     texts = [alignment_text(lab, cues, stats, rng, src.task) for src in sources for lab, cues in zip(src.labels, src.cues)]

@@ -65,6 +65,9 @@ class SkeletonTokenizerConfig:
     layouts: list[str] = field(default_factory=lambda: list_layouts())
     body_parts: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in BODY_PARTS.items()})
     labels: list[str] = field(default_factory=list)   # auxiliary classification head (empty = none)
+    # unified joints present in the training windows (stage 1 records them); a joint outside this set is read as
+    # absent, since nothing in the model learnt from it (e.g. Kinect hands on a wrist-ended rig). None = all
+    trained_joints: list[str] | None = None
     text_dim: int = 384                   # width of the text encoder the semantic tokens align with
     num_joints: int = UNIFIED.num_joints
 
@@ -81,6 +84,9 @@ class SkeletonTokenizerConfig:
             unknown = [j for j in joints if j not in UNIFIED.index]
             if unknown:
                 raise ValueError(f"body part {part!r}: unknown unified joints {unknown}")
+        unknown = [j for j in self.trained_joints or () if j not in UNIFIED.index]
+        if unknown:
+            raise ValueError(f"trained_joints: unknown unified joints {unknown}")
 
     @property
     def num_segments(self) -> int:
@@ -192,6 +198,11 @@ class SkeletonTokenizer(nn.Module):
             for j in joints:
                 part_matrix[p, UNIFIED.index[j]] = 1.0
         self.register_buffer("part_matrix", part_matrix, persistent=False)
+        trained = torch.ones(c.num_joints, dtype=torch.bool)
+        if c.trained_joints is not None:
+            trained[:] = False
+            trained[[UNIFIED.index[j] for j in c.trained_joints]] = True
+        self.register_buffer("trained_joint_mask", trained, persistent=False)
         self.part_embed = nn.Parameter(torch.randn(c.num_parts, c.dim) * 0.02)
         self.queries = nn.Parameter(torch.randn(c.num_semantic, c.dim) * 0.02)
         n_stats = c.num_joints * self.STATS
@@ -267,7 +278,7 @@ class SkeletonTokenizer(nn.Module):
         if t != c.window or j != c.num_joints:
             raise ValueError(f"expected windows of shape (B, {c.window}, {c.num_joints}, 3), got {tuple(positions.shape)}")
         frame_mask = frame_mask.bool()
-        joint_mask = joint_mask.bool()
+        joint_mask = joint_mask.bool() & self.trained_joint_mask.to(positions.device)
         if layout_ids is None:
             layout_ids = torch.full((b,), self.layout_index.get("unified", 0), dtype=torch.long)
         layout_ids = layout_ids.to(positions.device)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
@@ -23,7 +23,8 @@ from ..tokenizer.mgst import WEIGHTS_NAME, SkeletonTokenizer, SkeletonTokenizerC
 __all__ = ["ARCHITECTURE_KEYS", "init_from_pretrained", "pretrained_sha256", "write_tokenizer_artifact"]
 
 #: Config fields that change no weight shape or meaning: a fine-tuning recipe may set them as it likes.
-_FREE_KEYS = {"labels", "text_dim", "dropout", "frontend_dropout", "test_mirror", "use_spatio_temporal"}
+_FREE_KEYS = {"labels", "text_dim", "dropout", "frontend_dropout", "test_mirror", "use_spatio_temporal",
+              "trained_joints"}
 ARCHITECTURE_KEYS = tuple(f.name for f in fields(SkeletonTokenizerConfig) if f.name not in _FREE_KEYS)
 _HEADS = ("classifier.", "align_proj.")
 
@@ -48,6 +49,8 @@ def init_from_pretrained(config: SkeletonTokenizerConfig, folder: Path) -> Skele
         shown = ", ".join(f"{k} {theirs[k]!r} vs {mine[k]!r}" for k in differ[:3])
         raise ValueError(f"{folder}: pretrained tokenizer's architecture differs from the recipe's model.tokenizer "
                          f"({shown}); use the same settings or train without stage1.init_from")
+    if pre.config.trained_joints is not None and config.trained_joints is not None:   # both must have seen a joint
+        config = replace(config, trained_joints=[j for j in config.trained_joints if j in pre.config.trained_joints])
     tokenizer = SkeletonTokenizer(config)
     state = {k: v for k, v in pre.state_dict().items() if not k.startswith(_HEADS)}
     missing, unexpected = tokenizer.load_state_dict(state, strict=False)

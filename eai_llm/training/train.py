@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..tokenizer.align import TextEncoder, contrastive_loss
+from ..skeleton.layouts import UNIFIED
 from ..tokenizer.mgst import SkeletonTokenizer
 from .augment import augment_batch
 from .checkpoint import (MANIFEST, CheckpointError, find_checkpoint, load_checkpoint, recipe_hash, save_checkpoint,
@@ -138,7 +139,11 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
     with accelerator.main_process_first():
         encoder = TextEncoder(s1.text_encoder, cache_file=recipe.resolve(recipe.cache_dir) / "text_embeddings.npz")
         text_emb = torch.as_tensor(encoder.encode(texts))
-    cfg = replace(recipe.model.tokenizer, labels=labels, text_dim=encoder.dim)
+    pos = np.concatenate([s.positions for s in sources])
+    fmask = np.concatenate([s.frame_mask for s in sources])
+    jmask = np.concatenate([s.joint_mask for s in sources])
+    cfg = replace(recipe.model.tokenizer, labels=labels, text_dim=encoder.dim,
+                  trained_joints=[UNIFIED.joint_names[j] for j in np.flatnonzero(jmask.any(0))])
     torch.manual_seed(recipe.seed)
     if s1.init_from:
         from .pretrained import init_from_pretrained
@@ -148,9 +153,6 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
         tokenizer = SkeletonTokenizer(cfg)
     if s1.skip:
         return tokenizer
-    pos = np.concatenate([s.positions for s in sources])
-    fmask = np.concatenate([s.frame_mask for s in sources])
-    jmask = np.concatenate([s.joint_mask for s in sources])
     if tokenizer.frontend is not None and not s1.init_from:   # input standardisation from the training windows
         tokenizer.frontend.fit_standardisation(torch.as_tensor(pos), torch.as_tensor(fmask), torch.as_tensor(jmask))
     augment = {"rotate": s1.augment_rotate, "scale_amount": s1.augment_scale, "speed": s1.augment_speed,

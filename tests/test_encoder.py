@@ -208,6 +208,32 @@ def test_conv_tokenizer_ignores_padding_and_absent_joints():
     torch.testing.assert_close(out.logits, ref.logits)
 
 
+def test_joints_outside_the_trained_set_are_read_as_absent(tmp_path):
+    """A joint no training window had (the Bandai rig's hands, which a Kinect file provides) must not reach the
+    model: its standardisation was never fitted, and scaled by the std floor it drove every clip to one label."""
+    trained = [n for n in UNIFIED.joint_names if n not in ("l_hand", "r_hand")]
+    tok = SkeletonTokenizer(conv_config(trained_joints=trained))
+    pos = walking(b=4)
+    fm = torch.ones(4, 32, dtype=torch.bool)
+    without = torch.ones(4, 23, dtype=torch.bool)
+    without[:, [U["l_hand"], U["r_hand"]]] = False
+    tok.frontend.fit_standardisation(pos, fm, without)
+    assert tok.frontend.feature_std[U["l_hand"] * 6] == pytest.approx(1e-4)      # never seen: the floor
+    tok.eval()
+    ref = tok(pos, fm, without, with_heads=True)
+    hands = pos.clone()
+    hands[:, :, U["l_hand"]] += 0.3
+    out = tok(hands, fm, torch.ones(4, 23, dtype=torch.bool), with_heads=True)   # a rig that has hands
+    torch.testing.assert_close(out.logits, ref.logits)
+    torch.testing.assert_close(out.sequence(), ref.sequence())
+    tok.save_pretrained(tmp_path / "tok")
+    assert SkeletonTokenizer.from_pretrained(tmp_path / "tok").config.trained_joints == trained
+    plain = SkeletonTokenizer(conv_config()).eval()                              # older models: every joint counts
+    assert plain.config.trained_joints is None and bool(plain.trained_joint_mask.all())
+    with pytest.raises(ValueError, match="trained_joints"):
+        conv_config(trained_joints=["l_paw"])
+
+
 def test_defaults_keep_the_plain_tokenizer_and_bad_frontend_is_refused():
     tok = SkeletonTokenizer(SkeletonTokenizerConfig())
     assert tok.frontend is None and not any(k.startswith("frontend") for k in tok.state_dict())
@@ -236,3 +262,6 @@ def test_short_stage1_with_the_front_end_and_augmentation_learns(tmp_path):
     assert np.mean(loss[-4:]) < 0.8 * np.mean(loss[:4])
     saved = SkeletonTokenizer.from_pretrained(out / "checkpoints" / "stage1_tokenizer")
     torch.testing.assert_close(saved.frontend.feature_mean, tok.frontend.feature_mean)
+    # stage 1 records the joints its windows had (the synthetic rig of configs/tiny.yaml has no hands)
+    assert saved.config.trained_joints == tok.config.trained_joints
+    assert "pelvis" in tok.config.trained_joints and len(tok.config.trained_joints) <= UNIFIED.num_joints

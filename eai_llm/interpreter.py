@@ -56,6 +56,12 @@ class Interpretation:
     warnings: list[str] = field(default_factory=list)   # facts about the input to distrust, e.g. unclear units
     layout: str | None = None
     duration_s: float | None = None
+    # the explanation checked as a whole (eai_llm.explain.verification.check_explanation): it parses into the
+    # grammar's segments; its "typical of" cues agree with the label's correlates (None: no such claim made)
+    well_formed: bool | None = None
+    plausible: bool | None = None
+    # when the runner-up label is close: "rather than fatigue: fast hands (1.21 m/s)" (explain/contrast.py)
+    contrast: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,7 +106,6 @@ class EmotionInterpreter:
         self.cue_stats = cue_stats
         self.model_dir = model_dir
         self.config = model.config
-        self._phrase_id_cache: dict[str, list[list[int]]] = {}
 
     @classmethod
     def from_pretrained(cls, path: str | PathLike | None = None, *, device: str = "cpu",
@@ -160,7 +165,7 @@ class EmotionInterpreter:
         """
         import torch
 
-        from .data import text as T
+        from . import explain as T
         from .model.modeling import SkeletonInput
 
         labels = self._labels(task)
@@ -208,8 +213,9 @@ class EmotionInterpreter:
         """Interpret one clip (a :class:`SkeletonClip` or a path).
 
         ``conditioned``: the explanation continues the predicted label (else the model names the label itself).
-        ``grounded``: decoding may not emit a cue phrase of the controlled vocabulary that the clip's measured
-        cues do not support (see :meth:`unsupported_phrases`); the model still chooses what to say.
+        ``grounded``: decode inside the explanation grammar with only the cue phrases the clip's measurements
+        support, that apply to the movement and agree with the label (``eai_llm.explain.constrained``); the model
+        still chooses which of them to say. ``False``: plain generation (to compare).
         ``on_classified`` receives the result as soon as the label, probabilities, timeline and cues are known
         (before the explanation is generated); ``on_text`` then receives the explanation as it streams.
         """
@@ -275,42 +281,34 @@ class EmotionInterpreter:
                           grounded=grounded, on_text=on_text)
         return res
 
-    def unsupported_phrases(self, cues: dict[str, float]) -> list[str]:
-        """The controlled-vocabulary cue phrases that these measured cues do not support (wrong direction,
-        ``|z|`` below the verification threshold, or a cue this clip lacks) -- what grounded decoding forbids."""
-        from .data import text as T
-
-        checks = T.verify_claims(list(T.phrase_to_claim.values()), cues, self.cue_stats, units={})
-        return [T.cue_phrase(c.cue, c.direction) for c in checks if not c.supported]
-
-    def _phrase_ids(self, phrase: str) -> list[list[int]]:
-        """Token sequences a phrase can be generated as (after a space or not, lower or capitalised, plural)."""
-        cache = self._phrase_id_cache
-        if phrase not in cache:
-            tok = self.model.processor.tokenizer
-            forms = {v for p in (phrase, phrase[0].upper() + phrase[1:]) for q in (p, p + "s") for v in (q, " " + q)}
-            cache[phrase] = [ids for ids in (tok(f, add_special_tokens=False)["input_ids"] for f in sorted(forms)) if ids]
-        return cache[phrase]
-
     def _explain(self, res: Interpretation, skel, labels: list[str], *, max_new_tokens: int, do_sample: bool,
                  conditioned: bool, grounded: bool, on_text) -> None:
-        from .data import text as T
+        from . import explain as T
+        from .explain.contrast import runner_up
+        from .explain.decode import generate_answer
 
-        question = T.explain_question(labels, res.task)
-        prefix = f"{T.answer_text(res.label, task=res.task)} {T.EXPLANATION_PREFIX}:" if conditioned else ""
         streamer = _CallbackStreamer(self.model.processor.tokenizer, on_text) if on_text else None
-        banned = [ids for p in self.unsupported_phrases(res.all_cues) for ids in self._phrase_ids(p)] if grounded else None
-        new = self.model.generate_text(skel, question, prefix=prefix, max_new_tokens=max_new_tokens,
-                                       do_sample=do_sample, streamer=streamer, bad_words_ids=banned or None)[0]
-        answer = prefix + new
+        answer, new = generate_answer(self.model, skel, label=res.label, labels=labels, cues=res.all_cues,
+                                      stats=self.cue_stats, task=res.task, conditioned=conditioned,
+                                      grounded=grounded, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                                      streamer=streamer)
         parsed = T.parse_answer(answer, labels)
         explanation = parsed.explanation if parsed.ok else new.strip()
         res.raw_explanation = answer.strip()
-        checks = T.verify_claims(T.extract_claims(explanation or ""), res.all_cues, self.cue_stats)
-        res.evidence = [asdict(c) if hasattr(c, "__dataclass_fields__") else dict(c) for c in checks]
-        res.cues = {c["cue"]: res.all_cues[c["cue"]] for c in res.evidence if c["cue"] in res.all_cues}
+        check = T.check_explanation(explanation or "", res.label, labels, res.all_cues, self.cue_stats, task=res.task)
+        if check.well_formed:
+            rows = [dict(c.to_dict(), role=r) for c, r in zip(check.checks, check.roles)]
+        else:     # free text: every vocabulary phrase in it is a claim
+            rows = [dict(c.to_dict(), role="support") for c in
+                    T.verify_claims(T.extract_claims(explanation or ""), res.all_cues, self.cue_stats,
+                                    label=res.label, task=res.task)]
+        res.evidence = rows
+        res.cues = {r["cue"]: res.all_cues[r["cue"]] for r in rows if r["cue"] in res.all_cues}
         res.faithfulness = T.faithfulness(explanation or "", res.all_cues, self.cue_stats)
-        res.explanation = T.annotate(explanation, res.all_cues) if explanation else None
+        res.well_formed, res.plausible = check.well_formed, check.plausible
+        res.explanation = T.annotate(explanation, res.all_cues, self.cue_stats) if explanation else None
+        other = runner_up(res.probabilities)
+        res.contrast = T.contrast_text(res.label, other, res.all_cues, self.cue_stats, task=res.task) if other else None
 
 
 class _CallbackStreamer:

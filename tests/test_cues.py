@@ -20,9 +20,10 @@ CONTRACT = (
     "walking_speed", "cadence", "step_length", "trunk_lean", "head_pitch", "shoulder_slump", "arm_swing",
     "hand_height", "hands_distance", "expansiveness", "stance_width", "knee_bend", "elbow_bend", "energy",
     "hand_speed", "head_speed", "jerk", "vertical_bounce", "turning_speed", "asymmetry", "stillness_ratio",
+    "locomotion",
 )
 TIMED = {"walking_speed", "cadence", "step_length", "arm_swing", "energy", "hand_speed", "head_speed", "jerk",
-         "vertical_bounce", "turning_speed", "asymmetry", "stillness_ratio"}
+         "vertical_bounce", "turning_speed", "asymmetry", "stillness_ratio", "locomotion"}
 UPPER_BODY = ("spine", "chest", "neck", "head", "l_collar", "l_shoulder", "l_elbow", "l_wrist", "l_hand",
               "r_collar", "r_shoulder", "r_elbow", "r_wrist", "r_hand")
 
@@ -266,7 +267,8 @@ def test_missing_wrists_remove_arm_cues():
 def test_missing_hips_and_shoulders_remove_body_frame_cues():
     keep = ("pelvis", "spine", "neck", "head", "l_knee", "r_knee")
     cues = kinematic_cues(subset_clip(synthetic_clip("sad", seed=2), subset_layout("trunk_only", keep)))
-    assert set(cues) == {"walking_speed", "energy", "head_speed", "jerk", "vertical_bounce", "stillness_ratio"}
+    assert set(cues) == {"walking_speed", "energy", "head_speed", "jerk", "vertical_bounce", "stillness_ratio",
+                         "locomotion"}
 
 
 def test_h36m_has_no_chest_so_no_shoulder_slump():
@@ -333,3 +335,14 @@ def test_real_walks_show_the_expected_style_differences(walk_style_means):
     # proud walks with a slow cadence; normal walking has a usual step rate
     assert m["proud"]["cadence"] < m["normal"]["cadence"] - 20
     assert 95 < m["normal"]["cadence"] < 130
+
+
+def test_locomotion_separates_walking_from_standing():
+    """The precondition of the gait cues: the share of frames on the move (pelvis at >= 0.3 m/s)."""
+    walk = kinematic_cues(synthetic_clip("happy", seed=1))
+    still = synthetic_clip("sad", seed=1)
+    pos = still.positions.copy()
+    pos[:, :, [0, 2]] = pos[:, :, [0, 2]] - pos[:, :1, [0, 2]] + pos[:1, :1, [0, 2]]   # pelvis kept in place
+    stand = kinematic_cues(still.replace(positions=pos))
+    assert walk["locomotion"] > 0.9 and stand["locomotion"] == 0.0
+    assert CUES["locomotion"].unit == "ratio"

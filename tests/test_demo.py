@@ -160,7 +160,7 @@ def test_projection_follows_the_body_and_draws_only_present_joints():
 
 # ---- tables -------------------------------------------------------------------------------------------
 def test_evidence_table_checks_words_against_numbers():
-    from eai_llm.data.text import verify_claims
+    from eai_llm.explain import verify_claims
 
     cues = {"head_pitch": 31.0, "walking_speed": 0.62, "arm_swing": 0.5}
     stats = {"head_pitch": {"mean": 9.0, "std": 10.0, "p10": -5.0, "p90": 20.0},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from eai_llm.data import text as T
+from eai_llm import explain as T
 from eai_llm.data.synthetic import synthetic_clip
 from eai_llm.interpreter import EmotionInterpreter
 

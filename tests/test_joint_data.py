@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eai_llm.data import text as T
+from eai_llm import explain as T
 from eai_llm.data.datasets import (EMOTION_LABELS, STYLE2_LABELS, records_from_bandai, records_from_bandai2)
 from eai_llm.skeleton.errors import ClipFormatError
 from eai_llm.training.data import WindowArrays, class_name, label_vocabulary

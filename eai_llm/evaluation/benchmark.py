@@ -107,7 +107,7 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
                                                         batch.layout_ids), repeat))
     rows.append(Row("skeleton tokenizer", len(batch) / t, None, "windows/s", note=f"batch {len(batch)}"))
 
-    from ..data import text as T
+    from .. import explain as T
 
     question = T.classify_question(labels)
     prompt = model.processor.prompt_batch([question])
@@ -270,7 +270,7 @@ def bench_train_step(model_dir: Path, skel, labels: Sequence[str], repeat: int, 
     with the vocabulary head on answer positions only, against the causal LM's own loss over every position."""
     import torch
 
-    from ..data import text as T
+    from .. import explain as T
     from ..model.modeling import EaiLlmModel
 
     model = EaiLlmModel.from_pretrained(model_dir).train()

@@ -180,7 +180,7 @@ def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, o
 def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, overrides: Sequence[str], explain: bool,
          max_new_tokens: int, dtype: str = "auto", grounded: bool = True, fused: bool = True,
          test_clip: Callable | None = None) -> FoldResult:
-    from ..data import text as T
+    from .. import explain as T
     from ..interpreter import EmotionInterpreter
     from ..skeleton.io import load_clip
     from ..training.train import train
@@ -387,7 +387,7 @@ def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[st
 def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path, *, explain: bool = True,
                      max_new_tokens: int = 40, dtype: str = "auto", log: Callable[[str], None] = print) -> dict:
     """Evaluate a trained model on a folder it never saw (Bandai-style names or one subfolder per label)."""
-    from ..data import text as T
+    from .. import explain as T
     from ..data.datasets import records_from_bandai, records_from_folders
     from ..interpreter import EmotionInterpreter
 

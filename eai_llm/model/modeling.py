@@ -398,18 +398,22 @@ class EaiLlmModel(nn.Module):
     @torch.no_grad()
     def generate_text(self, skel: SkeletonInput, question: str, *, prefix: str = "", max_new_tokens: int = 48,
                       do_sample: bool = False, temperature: float = 0.7, top_p: float = 0.9,
-                      streamer=None, bad_words_ids: list[list[int]] | None = None) -> list[str]:
+                      streamer=None, logits_processor=None) -> list[str]:
         """Generate one answer per window (greedy by default); returns only the new text.
 
-        ``bad_words_ids``: token sequences the answer may not contain (their last token is masked whenever
-        the tokens before it were just generated).
+        ``logits_processor``: a callable ``(input_ids, scores) -> scores`` applied at every step, e.g. the
+        explanation grammar's :class:`~eai_llm.explain.constrained.GrammarLogitsProcessor`.
         """
+        from transformers import LogitsProcessorList
+
         prefixes = [prefix] * len(skel)
         batch = self.processor.prompt_batch([question] * len(skel), prefixes)
         ids, mask = batch.input_ids.to(self.device), batch.attention_mask.to(self.device)
         embeds = self.embed_inputs(ids, skel.to(self.device))
         kwargs = dict(do_sample=do_sample, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
+        if logits_processor is not None:
+            kwargs["logits_processor"] = LogitsProcessorList([logits_processor])
         out = self.llm.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
                                 eos_token_id=self.processor.stop_ids, pad_token_id=self.processor.pad_id,
-                                streamer=streamer, bad_words_ids=bad_words_ids, **kwargs)
+                                streamer=streamer, **kwargs)
         return [self.processor.decode(row) for row in out]

@@ -38,7 +38,7 @@ from .io.units import NOMINAL_BODY_HEIGHT_M  # the body a clip with unclear unit
 from .layouts import UNIFIED
 from .unify import facing_angle, to_unified
 
-__all__ = ["CueSpec", "CUES", "METRIC_CUES", "MIN_SECONDS", "NOMINAL_BODY_HEIGHT_M", "kinematic_cues", "metric_scale",
+__all__ = ["CueSpec", "CUES", "METRIC_CUES", "MIN_SECONDS", "LOCOMOTION_SPEED", "NOMINAL_BODY_HEIGHT_M", "kinematic_cues", "metric_scale",
            "cue_table", "cue_statistics", "round_sig"]
 
 _U = UNIFIED.index
@@ -54,6 +54,9 @@ _YAW_WINDOW_S = 0.5
 _BOUNCE_WINDOW_S = 1.0
 #: A frame is "still" when its mean joint speed is below this (m/s).
 STILL_SPEED = 0.15
+#: A frame is "on the move" when the pelvis moves horizontally at least this fast (m/s): slow walking is
+#: about 0.5 m/s and standing sway stays under 0.1 m/s.
+LOCOMOTION_SPEED = 0.3
 #: Hysteresis (m) on the fore-aft distance between the ankles: a step is counted when the signal
 #: swings from above +h to below -h (or back).
 _STEP_HYSTERESIS = 0.05
@@ -149,6 +152,9 @@ CUES: dict[str, CueSpec] = dict([
     _spec("stillness_ratio", "ratio", ".2f",
           "share of frames whose mean joint speed is below 0.15 m/s",
           "much stillness = frozen, sad, tired or calm; little = restless or active"),
+    _spec("locomotion", "ratio", ".2f",
+          "share of frames whose horizontal pelvis speed is at least 0.3 m/s (walking or running)",
+          "not an emotion cue: whether gait cues (pace, cadence, steps, bounce, arm swing) apply to the clip"),
 ])
 
 #: Cues in metres or metres per second (squared, cubed): the ones a wrong length unit makes wrong.
@@ -178,11 +184,12 @@ _NEEDS: dict[str, tuple[str, ...]] = {
     "turning_speed": (_FRAME,),
     "asymmetry": ("pelvis", "l_wrist", "r_wrist", "l_ankle", "r_ankle"),
     "stillness_ratio": (),
+    "locomotion": ("pelvis",),
 }
 #: Cues that need at least MIN_SECONDS of motion.
 _TIMED = frozenset({
     "walking_speed", "cadence", "step_length", "arm_swing", "energy", "hand_speed", "head_speed", "jerk",
-    "vertical_bounce", "turning_speed", "asymmetry", "stillness_ratio",
+    "vertical_bounce", "turning_speed", "asymmetry", "stillness_ratio", "locomotion",
 })
 
 
@@ -492,6 +499,11 @@ def _stillness_ratio(c: _Context) -> float:
     return float(np.mean(c.joint_speed.mean(axis=1) < STILL_SPEED))
 
 
+def _locomotion(c: _Context) -> float:
+    v = c.vel[:, _U["pelvis"]]
+    return float(np.mean(np.hypot(v[:, 0], v[:, 2]) >= LOCOMOTION_SPEED))
+
+
 _COMPUTE = {
     "walking_speed": _walking_speed, "cadence": _cadence, "step_length": _step_length,
     "trunk_lean": _trunk_lean, "head_pitch": _head_pitch, "shoulder_slump": _shoulder_slump,
@@ -499,7 +511,7 @@ _COMPUTE = {
     "expansiveness": _expansiveness, "stance_width": _stance_width, "knee_bend": _knee_bend,
     "elbow_bend": _elbow_bend, "energy": _energy, "hand_speed": _hand_speed, "head_speed": _head_speed,
     "jerk": _jerk, "vertical_bounce": _vertical_bounce, "turning_speed": _turning_speed,
-    "asymmetry": _asymmetry, "stillness_ratio": _stillness_ratio,
+    "asymmetry": _asymmetry, "stillness_ratio": _stillness_ratio, "locomotion": _locomotion,
 }
 
 

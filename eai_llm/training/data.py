@@ -105,16 +105,17 @@ def load_sources(recipe: TrainRecipe, *, progress: bool = True) -> list[WindowAr
 
 
 def cue_stats_of(sources: list[WindowArrays]) -> dict[str, dict[str, float]]:
-    """Population statistics of every cue over all training windows (the reference for z-scores)."""
-    from ..skeleton.cues import cue_statistics
+    """Population statistics of every cue over the training windows (the reference for z-scores; gait cues over
+    the windows on the move: :func:`eai_llm.explain.evidence.reference_statistics`)."""
+    from ..explain.evidence import reference_statistics
 
-    return cue_statistics([c for s in sources for c in s.cues])
+    return reference_statistics([c for s in sources for c in s.cues])
 
 
 def alignment_text(label: str, cues: dict[str, float], stats: dict, rng: random.Random,
                    task: str = "emotion") -> str:
     """The grounded description a window's semantic tokens are aligned with in stage 1."""
-    from ..data import text as T
+    from .. import explain as T
 
     claims = T.select_evidence(label, cues, stats, task=task)
     head = label if task in _PLAIN_TASKS else class_name(task, label)
@@ -123,7 +124,7 @@ def alignment_text(label: str, cues: dict[str, float], stats: dict, rng: random.
 
 def instruction(src: WindowArrays, row: int, kind: str, stats: dict, rng: random.Random) -> tuple[str, str]:
     """(question, answer) of the given kind for one window."""
-    from ..data import text as T
+    from .. import explain as T
 
     label = src.labels[row]
     items = T.build_instructions(label, src.cues[row], stats, src.label_set, rng, task=src.task)

@@ -17,7 +17,7 @@ from ..model.config import EaiLlmConfig
 __all__ = ["DataSource", "Stage1Settings", "Stage2Settings", "TrainRecipe", "load_recipe", "apply_overrides"]
 
 SOURCE_KINDS = ("bandai", "bandai2", "manifest", "folders", "synthetic")
-#: The tasks a source may feed (each has its own prompt wording and answer prefix in data/text.py).
+#: The tasks a source may feed (each has its own prompt wording and answer prefix in eai_llm/explain/).
 TASKS = ("emotion", "style", "style2")
 #: Which tasks each Bandai release carries (dataset-2 has no emotion labels).
 _KIND_TASKS = {"bandai": ("emotion", "style"), "bandai2": ("style2",)}

@@ -1,4 +1,5 @@
-"""Grounded text: vocabulary, evidence selection, instruction Q/A, strict parsing and verification."""
+"""The explanation machinery: vocabulary, evidence selection (support, applicability, plausibility), texts,
+strict parsing into segments, verification, readable values and contrast."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 
 import pytest
 
-from eai_llm.data import text as T
+from eai_llm import explain as T
 
 EMOTIONS = ["happy", "sad", "angry", "proud", "not-confident", "tired", "normal"]
 STYLES = ["active", "childish", "chimpira", "feminine", "giant", "masculinity", "musical", "old"]
@@ -102,23 +103,45 @@ def test_select_evidence_picks_supported_correlates_strongest_first():
                  shoulder_slump=0.5)
     claims = T.select_evidence("sad", cues, _stats())
     # jerk is the strongest deviation but no correlate of sadness; trunk_lean points the wrong way;
-    # shoulder_slump is below min_z.
-    assert [(c.cue, c.direction) for c in claims] == [("walking_speed", "low"), ("head_pitch", "high"),
-                                                      ("step_length", "low")]
+    # step_length (|z| 0.8) and shoulder_slump are inside the typical range (|z| < SUPPORT_Z = 1).
+    assert [(c.cue, c.direction) for c in claims] == [("walking_speed", "low"), ("head_pitch", "high")]
     assert claims[0].phrase == "slow pace" and claims[0].value == pytest.approx(-0.5)
     assert claims[0].z == pytest.approx(-3.0)
-    assert len(T.select_evidence("sad", cues, _stats(), k=2)) == 2
+    assert len(T.select_evidence("sad", cues, _stats(), k=1)) == 1
     assert T.select_evidence("sad", cues, _stats(), min_z=2.5)[0].cue == "walking_speed"
+    assert [c.cue for c in T.select_evidence("sad", cues, _stats(), min_z=0.75)][-1] == "step_length"
+    sel = T.select_claims("sad", cues, _stats())
+    assert [(c.cue, c.direction) for c in sel.against] == [("trunk_lean", "low")] and sel.typical
 
 
-def test_select_evidence_falls_back_to_strongest_deviations():
-    cues = _cues(jerk=3.0, stance_width=-2.0, arm_swing=0.3)
-    claims = T.select_evidence("sad", cues, _stats())
-    assert [(c.cue, c.direction) for c in claims] == [("jerk", "high"), ("stance_width", "low")]
+def test_neutral_and_contrary_cues_are_never_cited_as_reasons():
+    """No fallback to unrelated deviations: "jerky movement, read as sadness" says nothing about sadness."""
+    cues = _cues(jerk=3.0, stance_width=-2.0, walking_speed=2.5)
+    sel = T.select_claims("sad", cues, _stats())
+    assert sel.support == () and [c.cue for c in sel.against] == ["walking_speed"]
+    assert T.explanation_text("sad", sel) == "no measured cue is typical of sadness, despite brisk pace."
     assert T.select_evidence("sad", _cues(arm_swing=0.3), _stats()) == []
     # a label without correlates is explained by the clip's strongest deviations
     style = T.select_evidence("childish", _cues(vertical_bounce=2.0, head_speed=1.0, jerk=-5.0), _stats(), k=2)
     assert [(c.cue, c.direction) for c in style] == [("jerk", "low"), ("vertical_bounce", "high")]
+    assert T.explanation_text("childish", style) == "smooth movement and bouncy gait, read as a childish style."
+    assert T.explanation_text("childish", []) == "no measured cue stands out, read as a childish style."
+
+
+def test_gait_cues_need_locomotion():
+    """A bow or a wave on the spot has no pace, cadence or arm swing to speak of."""
+    standing = _cues(walking_speed=-3.0, cadence=-2.0, arm_swing=-2.5, head_pitch=2.0)
+    standing["locomotion"] = 0.1
+    assert not T.applicable("walking_speed", standing) and T.applicable("head_pitch", standing)
+    assert set(T.not_applicable(standing)) == set(T.GAIT_CUES)
+    assert [c.cue for c in T.select_evidence("sad", standing, _stats())] == ["head_pitch"]
+    checks = T.verify_claims([("walking_speed", "low"), ("head_pitch", "high")], standing, _stats())
+    assert [(c.supported, c.applicable) for c in checks] == [(False, False), (True, True)]
+    assert "not applicable" in checks[0].describe()
+    walking = dict(standing, locomotion=0.9)
+    assert [c.cue for c in T.select_evidence("sad", walking, _stats())][:2] == ["walking_speed", "arm_swing"]
+    assert T.applicable("cadence", {k: v for k, v in standing.items() if k != "locomotion"})   # not measured
+    assert T.describe_movement(standing, _stats(), random.Random(0)).count("pace") == 0
 
 
 def test_select_evidence_ignores_absent_cues_and_stats():
@@ -162,7 +185,7 @@ def test_data_correlates_find_the_planted_effect():
     assert all(d == "low" for _, d in found["active"])
     claims = T.select_evidence("old", _cues(knee_bend=2.0, jerk=3.0), _stats(), correlates=found)
     assert [c.cue for c in claims] == ["knee_bend"]
-    assert T.explanation_text("old", claims, correlates=found) == "bent knees, typical of an old style."
+    assert T.explanation_text("old", claims, typical=True) == "bent knees, typical of an old style."
 
 
 # ---- texts --------------------------------------------------------------------------------------
@@ -175,17 +198,17 @@ def test_explanation_and_answer_format():
     assert T.answer_text("sad") == "Emotion: sad."
     assert T.answer_text("old", "x.", task="style") == "Style: old. Explanation: x."
     assert not re.search(r"\d", expl)
-    # claims that are not correlates of the label are not called typical of it
-    odd = T.select_evidence("sad", _cues(jerk=3.0), _stats())
-    assert T.explanation_text("sad", odd) == "jerky movement, read as sadness."
-    assert T.explanation_text("childish", odd) == "jerky movement, typical of a childish style."
-    assert T.explanation_text("normal", claims[:1]).endswith("read as a neutral state.")
+    # a label without correlates reads "read as"; one with correlates "typical of"
+    odd = T.select_evidence("childish", _cues(jerk=3.0), _stats())
+    assert T.explanation_text("childish", odd) == "jerky movement, read as a childish style."
+    assert T.explanation_text("normal", claims[:1]).endswith("typical of a neutral state.")
     with pytest.raises(ValueError, match="task"):
         T.answer_text("sad", task="mood")
 
 
 def test_describe_movement_lists_strong_deviations_only():
     cues = _cues(walking_speed=-2.5, head_pitch=2.0, arm_swing=-1.5, jerk=1.0, energy=0.2)
+    cues["locomotion"] = 0.8
     for seed in range(20):
         text = T.describe_movement(cues, _stats(), random.Random(seed))
         claims = T.extract_claims(text)
@@ -292,7 +315,7 @@ def test_extract_claims_longest_first_in_order_once():
 
 # ---- verification -------------------------------------------------------------------------------
 def test_verify_claims_and_faithfulness():
-    cues = _cues(walking_speed=-2.0, head_pitch=0.6, jerk=0.3)
+    cues = _cues(walking_speed=-2.0, head_pitch=1.2, jerk=0.6)
     del cues["arm_swing"]
     checks = T.verify_claims([("walking_speed", "low"), ("head_pitch", "high"), ("head_pitch", "low"),
                               ("jerk", "high"), ("arm_swing", "low")], cues, _stats(), units={"walking_speed": "m/s"})
@@ -309,15 +332,113 @@ def test_verify_claims_and_faithfulness():
     assert T.faithfulness(good, cues, _stats()) == 1.0
     wrong = "Emotion: sad. Explanation: slow pace, head bowed and jerky movement, typical of sadness."
     assert T.faithfulness(wrong, cues, _stats()) == pytest.approx(2 / 3)
-    assert T.faithfulness(wrong, cues, _stats(), min_z=0.2) == 1.0
+    assert T.faithfulness(wrong, cues, _stats(), min_z=0.5) == 1.0
     assert T.faithfulness("Emotion: sad. Explanation: typical of sadness.", cues, _stats()) is None
 
 
-def test_annotate_inserts_measured_values():
+def test_annotate_inserts_measured_values_in_words():
     cues = {"walking_speed": 0.623, "head_pitch": 31.04, "trunk_lean": 8.0}
     text = "slow pace, head bowed and long strides, typical of sadness."
     out = T.annotate(text, cues, units={"walking_speed": "m/s", "head_pitch": "deg"})
-    assert out.startswith("slow pace (0.62 m/s), head bowed (31.0°) and long strides, typical")
+    assert out.startswith("slow pace (0.62 m/s), head bowed (31° down) and long strides, typical")
     assert T.annotate(out, cues, units={"walking_speed": "m/s", "head_pitch": "deg"}) == out  # idempotent
-    default = T.annotate("trunk leaning forward.", cues)  # units from the cue registry (or none)
-    assert re.fullmatch(r"trunk leaning forward \(8\.0(°)?\)\.", default), default
+    assert T.annotate("trunk leaning forward.", cues) == "trunk leaning forward (8° forward)."
+
+
+@pytest.mark.parametrize("cue, value, words", [
+    ("head_pitch", -15.6, "raised 16°"), ("head_pitch", 12.2, "12° down"), ("trunk_lean", -3.0, "3° back"),
+    ("shoulder_slump", -8.6, "pulled 9° back"), ("hand_height", -0.012, "0.01 m below the hips"),
+    ("hand_height", 0.3, "0.30 m above the hips"), ("stillness_ratio", 0.42, "42% of the time"),
+    ("cadence", 102.4, "102 steps/min"), ("turning_speed", 35.2, "35°/s"), ("knee_bend", 24.6, "25°"),
+    ("asymmetry", 0.35, "35% left/right difference"), ("energy", 0.1234, "0.123 m²/s²"),
+])
+def test_values_read_as_words_with_units(cue, value, words):
+    assert T.format_value(cue, value) == words
+
+
+def test_a_value_against_its_phrase_gets_the_typical_value_beside_it():
+    """"head held high (-15.6°)" was hard to read; "trunk leaning back (2° forward)" is a relative claim."""
+    stats = {"trunk_lean": {"mean": 9.0, "std": 3.0}, "head_pitch": {"mean": 10.0, "std": 6.0}}
+    out = T.annotate("trunk leaning back and head held high.", {"trunk_lean": 2.0, "head_pitch": -5.0}, stats)
+    assert out == "trunk leaning back (2° forward; typical 9° forward) and head held high (raised 5°)."
+
+
+# ---- the explanation as segments ------------------------------------------------------------------
+@pytest.mark.parametrize("text", [
+    "slow pace, head bowed and trunk leaning forward, typical of sadness.",
+    "slow pace (0.62 m/s) and head bowed (31° down), typical of sadness, despite fast hands (1.2 m/s).",
+    "no measured cue is typical of sadness.",
+    "no measured cue is typical of sadness, despite brisk pace and fast hands.",
+    "Slow  Pace and head bowed,\ntypical of sadness.",
+])
+def test_well_formed_explanations_parse_into_segments(text):
+    parsed = T.parse_explanation(text, EMOTIONS)
+    assert parsed.ok, parsed.error
+    assert parsed.label == "sad" and parsed.link == "typical_label"
+    assert "".join(seg.text for seg in parsed.segments) == " ".join(text.split())   # nothing left over
+    assert {seg.kind for seg in parsed.segments} <= {"cue", "words", "label"}
+    cues = [s for s in parsed.segments if s.kind == "cue"]
+    assert [(s.cue, s.direction) for s in cues if s.role == "support"] == list(parsed.support)
+
+
+@pytest.mark.parametrize("text, where", [
+    ("head held close together, typical of sadness.", "head held close"),      # glued halves of two phrases
+    ("fast reading of speed, typical of anger.", "fast reading"),
+    ("long still stillness and slow cadille rhythm, typical of fatigue.", "stillness"),
+    ("bent knee, typical of fatigue.", "bent knee"),
+    ("slumped posture, typical of sadness.", "slumped posture"),                 # a paraphrase: no claim
+    ("slow pace, typical of sadness", "ends early"),
+    ("slow pace, typical of sadness. Also tired.", "after the final"),
+    ("slow pace, typical of boredom.", "boredom"),
+    ("slow pace, read as sadness.", "'read as'"),                                # the wrong link for an emotion
+])
+def test_fragments_and_paraphrases_do_not_parse(text, where):
+    parsed = T.parse_explanation(text, EMOTIONS)
+    assert not parsed.ok and where.split()[0] in parsed.error, parsed.error
+
+
+def test_the_parser_reads_what_the_builder_writes():
+    rng = random.Random(5)
+    for case in range(80):
+        cues, stats = _random_case(rng)
+        cues["locomotion"] = rng.random()
+        for task, labels in (("emotion", EMOTIONS), ("style", STYLES + ["sad"]), ("style2", ["elderly", "normal"])):
+            for label in labels:
+                sel = T.select_claims(label, cues, stats, task=task)
+                text = T.explanation_text(label, sel, task=task)
+                parsed = T.parse_explanation(text, labels, task)
+                assert parsed.ok and parsed.label == label, (text, parsed.error)
+                assert list(parsed.support) == [(c.cue, c.direction) for c in sel.support]
+                assert T.parse_explanation(T.annotate(text, cues, stats), labels, task).ok
+
+
+def test_check_explanation_judges_support_plausibility_and_applicability():
+    cues = _cues(walking_speed=-2.0, head_pitch=2.0, arm_swing=2.0, stance_width=1.5)
+    cues["locomotion"] = 0.9
+    good = T.check_explanation("slow pace and head bowed, typical of sadness, despite large arm swing.", "sad",
+                               EMOTIONS, cues, _stats())
+    assert good.well_formed and good.plausible and good.applicable and good.supported == 2 and good.available == 2
+    # "hands hanging low ... typical of anger": neutral for anger, so implausible (and here unsupported too)
+    bad = T.check_explanation("stance width, typical of anger.", "angry", EMOTIONS, cues, _stats())
+    assert not bad.well_formed
+    wrong = T.check_explanation("slow pace, typical of anger.", "angry", EMOTIONS, cues, _stats())
+    assert wrong.well_formed and wrong.plausible is False and wrong.supported == 1
+    standing = dict(cues, locomotion=0.05)
+    bow = T.check_explanation("slow pace, typical of sadness.", "sad", EMOTIONS, standing, _stats())
+    assert not bow.applicable and bow.supported == 0 and bow.available == 1     # only head bowed applies
+    assert T.check_explanation("no measured cue is typical of sadness.", "sad", EMOTIONS, cues,
+                               _stats()).to_dict()["plausible"] is True
+
+
+# ---- contrast -------------------------------------------------------------------------------------
+def test_contrast_names_the_cues_that_separate_two_close_labels():
+    cues = _cues(hand_speed=2.5, walking_speed=-2.0, head_pitch=1.5)
+    cues["locomotion"] = 0.9
+    assert T.contrast_text("angry", "tired", cues, _stats(), values=False) == "rather than fatigue: fast hands"
+    assert T.contrast_text("sad", "happy", cues, _stats(), values=False) == \
+        "rather than happiness: slow pace and head bowed"
+    assert T.contrast_text("sad", "sad", cues, _stats()) is None
+    assert T.contrast_text("elderly", "normal", cues, _stats(), task="style2") is None
+    from eai_llm.explain.contrast import runner_up
+    assert runner_up({"sad": 0.45, "tired": 0.35, "happy": 0.2}) == "tired"
+    assert runner_up({"sad": 0.8, "tired": 0.1, "happy": 0.1}) is None

@@ -281,6 +281,15 @@ class EmotionInterpreter:
                           grounded=grounded, on_text=on_text)
         return res
 
+    def what_if(self, clip_or_path, cues: Sequence[str], *, targets: dict[str, float] | None = None,
+                task: str = "emotion"):
+        """Edit the motion so that ``cues`` move to their typical value (or ``targets``) and re-classify it:
+        a :class:`~eai_llm.counterfactual.WhatIf` with p(label) before and after and the re-measured cues.
+        Editable cues: :data:`eai_llm.skeleton.edits.EDITABLE_CUES`."""
+        from .counterfactual import what_if
+
+        return what_if(self, clip_or_path, cues, targets=targets, task=task)
+
     def _explain(self, res: Interpretation, skel, labels: list[str], *, max_new_tokens: int, do_sample: bool,
                  conditioned: bool, grounded: bool, on_text) -> None:
         from . import explain as T

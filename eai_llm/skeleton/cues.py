@@ -38,7 +38,7 @@ from .io.units import NOMINAL_BODY_HEIGHT_M  # the body a clip with unclear unit
 from .layouts import UNIFIED
 from .unify import facing_angle, to_unified
 
-__all__ = ["CueSpec", "CUES", "METRIC_CUES", "MIN_SECONDS", "LOCOMOTION_SPEED", "NOMINAL_BODY_HEIGHT_M", "kinematic_cues", "metric_scale",
+__all__ = ["CueSpec", "CUES", "METRIC_CUES", "MIN_SECONDS", "LOCOMOTION_SPEED", "body_axes", "NOMINAL_BODY_HEIGHT_M", "kinematic_cues", "metric_scale",
            "cue_table", "cue_statistics", "round_sig"]
 
 _U = UNIFIED.index
@@ -513,6 +513,13 @@ _COMPUTE = {
     "jerk": _jerk, "vertical_bounce": _vertical_bounce, "turning_speed": _turning_speed,
     "asymmetry": _asymmetry, "stillness_ratio": _stillness_ratio, "locomotion": _locomotion,
 }
+
+
+def body_axes(positions: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(forward, left) unit vectors per frame of a unified clip, (T, 3) each, as the cues measure them (facing
+    direction from hips and shoulders, unwrapped and smoothed over 0.5 s)."""
+    ctx = _Context(np.asarray(positions, dtype=np.float64), float(fps), np.ones(UNIFIED.num_joints, dtype=bool))
+    return ctx.fwd, ctx.left
 
 
 # ---- presentation and statistics -------------------------------------------------------------------

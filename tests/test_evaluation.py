@@ -76,12 +76,18 @@ def test_loco_llm_one_fold_tiny(real_data, tmp_path):
     src = json.dumps([{"name": "emotion", "kind": "bandai", "task": "emotion", "path": str(real_data)}])
     out = tmp_path / "eval"
     assert main(["evaluate", "--data", str(real_data), "--out", str(out), "--config", str(tiny), "--systems", "llm",
-                 "--groups", "dash", "--max-new-tokens", "6",
+                 "--groups", "dash", "--max-new-tokens", "28",
                  "--override", f"sources={src}", "stage1.epochs=1", "stage2.max_steps=2",
                  f"cache_dir={tmp_path / 'cache'}"]) == 0
     m = json.loads((out / "metrics.json").read_text())["systems"]["llm"]
     assert m["7class"]["n"] == 7 and m["explanations"] <= 7
     assert m["label_consistency"] is None or 0 <= m["label_consistency"] <= 1
+    # every free explanation, even of a random LLM, is decoded inside the grammar: all well formed and plausible
+    c = m["explanation_checks"]
+    assert c["explained"] == 7 and c["well_formed"] == 1.0 and c["plausible"] in (None, 1.0)
+    assert c["applicable"] == 1.0 and c["gait_cues_without_locomotion"] == 0
+    assert c["comprehensiveness_clips"] <= 7
+    assert "Explanations (free generation" in (out / "report.md").read_text()
     # the tokenizer-linear system of the same fold reads the llm's stage-1 tokenizer instead of training another
     run = out / "runs" / "full" / "dash"
     stage1_rows = lambda: sum(json.loads(l)["stage"] == 1 for l in (run / "log.jsonl").read_text().splitlines())

@@ -25,16 +25,15 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .metrics import (EMOTION4, EMOTION7, _softmax, classification_metrics, fit_temperature, plot_confusion,
-                      plot_reliability)
+from .metrics import EMOTION4, EMOTION7, classification_metrics, plot_confusion, plot_reliability
 from .report import write_report
+from .results import FoldResult, _calibrated, _calibrated_all, _fit_t, fold_temperatures, summarise
 
 __all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "heldout_temperature", "TARGETS"]
 
@@ -45,46 +44,6 @@ SYSTEMS = ("cues-logreg", "tokenizer-linear", *(f"tokenizer-linear{v}" for v in 
 # where a fold run keeps its stage-1 tokenizer (training/train.py: stage1_tokenizer)
 STAGE1 = Path("checkpoints") / "stage1_tokenizer"
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
-
-
-@dataclass
-class FoldResult:
-    """Test-clip predictions of one system on one held-out group, and the temperature fitted on its training clips."""
-
-    clip_ids: list[str]
-    groups: list[str]
-    labels: list[str]
-    probs: list[list[float]]           # (n, 7) uncalibrated clip probabilities over EMOTION7
-    temperature: float
-    explanations: list[str | None]
-    faithfulness: list[float | None]
-    consistent: list[bool | None]
-    seconds: float
-    dtype: str | None = None           # the LLM's precision at prediction time (llm systems)
-
-    def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=1))
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> "FoldResult":
-        return cls(**json.loads(path.read_text()))
-
-
-def _calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
-    return _softmax(np.log(np.clip(probs, 1e-12, None)) / temperature)
-
-
-def _restrict(probs: np.ndarray, labels: Sequence[str], keep: Sequence[str]) -> np.ndarray:
-    idx = [list(labels).index(k) for k in keep]
-    p = probs[:, idx]
-    return p / p.sum(1, keepdims=True)
-
-
-def _fit_t(train_probs: np.ndarray, train_y: Sequence[int]) -> float:
-    return fit_temperature(np.log(np.clip(train_probs, 1e-12, None)), train_y)
 
 
 # ---- data ---------------------------------------------------------------------------------------
@@ -184,6 +143,7 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     from ..interpreter import EmotionInterpreter
     from ..skeleton.io import load_clip
     from ..training.train import train
+    from .explanations import check_record
 
     t0 = time.perf_counter()
     recipe = _fold_recipe(recipe_path, data, test_group, out, overrides)
@@ -207,18 +167,19 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
         _, wprobs = interp.classify_windows([load_clip(r.path) for r in train_recs])
         t = _fit_t(np.stack([w.mean(0)[order] for w in wprobs]), [EMOTION7.index(r.label) for r in train_recs])
         t_file.write_text(json.dumps({"temperature": t}))
-    probs, expl, faith, cons = [], [], [], []
+    probs, expl, faith, cons, checks = [], [], [], [], []
     for r in test_recs:
-        res = interp.interpret(test_clip(r.path) if test_clip else r.path, explain=explain, conditioned=False,
-                               grounded=grounded,
+        clip = test_clip(r.path) if test_clip else load_clip(r.path)
+        res = interp.interpret(clip, explain=explain, conditioned=False, grounded=grounded,
                                max_new_tokens=max_new_tokens)
         probs.append([res.probabilities[l] for l in EMOTION7])
         expl.append(res.raw_explanation)
         faith.append(res.faithfulness)
         cons.append(T.label_consistency(res.raw_explanation, res.label, labels) if explain else None)
+        checks.append(check_record(interp, clip, res, labels) if explain else None)
     n = len(test_recs)
     return FoldResult([r.clip_id for r in test_recs], [test_group] * n, [r.label for r in test_recs], probs, t,
-                      expl, faith, cons, time.perf_counter() - t0, _llm_dtype(interp))
+                      expl, faith, cons, time.perf_counter() - t0, _llm_dtype(interp), checks)
 
 
 def _llm_dtype(interp) -> str:
@@ -241,56 +202,6 @@ def _run_folds(name: str, groups: Sequence[str], out: Path, run: Callable[[str],
             f"/{len(res.labels)} correct ({res.seconds:.0f} s)")
         results.append(res)
     return results
-
-
-def fold_temperatures(results: list[FoldResult]) -> list[float]:
-    """The temperature applied to each fold's held-out predictions, using training folds only: fitted on the
-    pooled held-out predictions of all *other* folds (out-of-sample, and none of them from this fold's content
-    type). A temperature fitted on a fold's own training clips sharpens, because the model fits those clips
-    (kept in ``FoldResult.temperature`` and reported as ``ece_train_clip_temperature``). One fold alone: its own."""
-    if len(results) < 2:
-        return [r.temperature for r in results]
-    temps = []
-    for i in range(len(results)):
-        others = [r for j, r in enumerate(results) if j != i and r.probs]
-        temps.append(_fit_t(np.concatenate([np.asarray(r.probs) for r in others]),
-                            [EMOTION7.index(l) for r in others for l in r.labels]))
-    return temps
-
-
-def _calibrated_all(results: list[FoldResult]) -> np.ndarray:
-    return np.concatenate([_calibrated(np.asarray(r.probs), t) for r, t in zip(results, fold_temperatures(results))
-                           if r.probs])
-
-
-def summarise(results: list[FoldResult]) -> dict:
-    """Pooled clip-level metrics over all folds (7- and 4-class, calibrated), explanation quality, per group."""
-    probs = _calibrated_all(results)
-    raw = np.concatenate([np.asarray(r.probs) for r in results if r.probs])
-    labels = [l for r in results for l in r.labels]
-    groups = [g for r in results for g in r.groups]
-    y7 = [EMOTION7.index(l) for l in labels]
-    m7 = classification_metrics(probs, y7, EMOTION7)
-    m7["ece_uncalibrated"] = classification_metrics(raw, y7, EMOTION7)["ece"]
-    own = np.concatenate([_calibrated(np.asarray(r.probs), r.temperature) for r in results if r.probs])
-    m7["ece_train_clip_temperature"] = classification_metrics(own, y7, EMOTION7)["ece"]
-    keep = [i for i, l in enumerate(labels) if l in EMOTION4]
-    p4 = _restrict(probs[keep], EMOTION7, EMOTION4)
-    m4 = classification_metrics(p4, [EMOTION4.index(labels[i]) for i in keep], EMOTION4)
-    faith = [f for r in results for f in r.faithfulness if f is not None]
-    cons = [c for r in results for c in r.consistent if c is not None]
-    per_group = {}
-    for g in sorted(set(groups)):
-        sel = [i for i, gg in enumerate(groups) if gg == g]
-        per_group[g] = float(np.mean([probs[i].argmax() == y7[i] for i in sel]))
-    return {"7class": m7, "4class": m4, "per_group_accuracy": per_group,
-            "faithfulness": float(np.mean(faith)) if faith else None, "explanations": len(faith),
-            "explained": sum(e is not None for r in results for e in r.explanations),
-            "label_consistency": float(np.mean(cons)) if cons else None,
-            "temperatures": fold_temperatures(results), "seconds": float(sum(r.seconds for r in results)),
-            # llm systems: fold files written before the dtype was recorded ran in float32
-            "llm_dtype": sorted({r.dtype or "float32" for r in results})
-            if any(r.dtype for r in results) or any(e is not None for r in results for e in r.explanations) else None}
 
 
 def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | None = None,

@@ -1,5 +1,6 @@
 """The markdown report of `eai-llm evaluate` (``report.md`` beside ``metrics.json``): the systems table, per-class
-recall, per-content-type accuracy, the targets, the joint-training table and the re-expressed-rig table."""
+recall, per-content-type accuracy, the targets, the explanation checks, the joint-training table and the
+re-expressed-rig table."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from .metrics import EMOTION7
 from .rigs import is_rig_system, rig_table
 
-__all__ = ["write_report", "joint_table"]
+__all__ = ["write_report", "joint_table", "explanation_table"]
 
 
 def _fmt(x, pct: bool = True) -> str:
@@ -39,6 +40,28 @@ def joint_table(systems: dict) -> list[str]:
         return []
     return ["", "Joint training (7-class accuracy, same folds):", "",
             "| training mixture | " + " | ".join(n for _, n in cols) + " |", "| --- | --- | --- | --- |", *rows]
+
+
+def explanation_table(systems: dict) -> list[str]:
+    """The explanation checks of every system that explained (evaluation/explanations.py)."""
+    rows = []
+    for name, s in systems.items():
+        c = s.get("explanation_checks")
+        if not c:
+            continue
+        comp = (f"{_fmt(c['comprehensiveness_cited'], False)} vs {_fmt(c['comprehensiveness_uncited'], False)}; "
+                f"{_fmt(c['cited_matter_more'])} of {c['comprehensiveness_clips']}") if c["comprehensiveness_clips"] else "–"
+        rows.append(f"| {name} | {c['explained']} | {_fmt(c['well_formed'])} | {_fmt(c['plausible'])} | "
+                    f"{_fmt(c['applicable'])} ({c['gait_cues_without_locomotion']}) | "
+                    f"{_fmt(c['two_supported_cues'])} of {c['clips_with_two_available']} | "
+                    f"{_fmt(s['label_consistency'], False)} | {comp} |")
+    if not rows:
+        return []
+    return ["", "Explanations (free generation; issue 12's checks):", "",
+            "| system | explained | well-formed | plausible | applicable (gait cues on clips without locomotion) | "
+            ">= 2 supported cues (of clips that have 2) | label consistency | comprehensiveness cited vs uncited "
+            "(mean drop of p(label); share of clips where cited > uncited) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |", *rows]
 
 
 def write_report(out: Path, metrics: dict) -> None:
@@ -85,6 +108,7 @@ def write_report(out: Path, metrics: dict) -> None:
         for name, value, target, higher in checks:
             met = value is not None and (value >= target if higher else value <= target)
             lines.append(f"| {name} | {_fmt(value, False)} | {'>=' if higher else '<='} {target} | {'yes' if met else 'NO'} |")
+    lines += explanation_table(systems)
     lines += joint_table(systems)
     lines += rig_table(metrics["systems"])
     lines += ["", "Figures: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.png"))), ""]

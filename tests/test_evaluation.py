@@ -132,6 +132,7 @@ def test_benchmark_table_on_a_tiny_model(tiny_model, tmp_path):
                  "--limit", "2", "--repeat", "1", "--out", str(out)]) == 0
     table = out.read_text()
     for row in ("BVH loading", "skeleton tokenizer", "label scoring, batch 1", "explanation, new tokens/s",
+                "explanation, constrained decoding, tokens/s", "explanation of one clip, constrained decoder",
                 "training stage 2 step",
                 "achieved FLOP/s", "peak memory"):
         assert row in table

@@ -180,6 +180,7 @@ def run_benchmark(model_dir: str | Path | None, clips: Sequence[Path], *, repeat
     rows.append(Row("explanation, time to first token", first[0] * 1000 if first else float("nan"), None, "ms"))
     rows.append(Row("explanation, new tokens/s", max(n_new, 1) / gen_time, ref_new / ref_time, "tokens/s",
                     "plain generate, same prompt length", f"{n_new} tokens"))
+    rows += bench_constrained(interp, loaded[0], one, labels, new_tokens)
 
     log("FLOP/s ...")
     # matmul parameters a prompt token passes through (embeddings are lookups; logits only for the last token)
@@ -263,6 +264,51 @@ def bench_4bit(model_dir: Path, clips: Sequence, one, question: str, labels: Seq
         Row("classification, whole clips, LLM in 4 bit", q[2], bf[2], "clips/s", "bfloat16",
             f"float32 {_num(fp[2])} clips/s ({q[2] / fp[2]:.2f}x); {len(clips)} clips"),
     ]
+
+
+def bench_constrained(interp, clip, one, labels: Sequence[str], new_tokens: int) -> list[Row]:
+    """The explanation decoder (inside the grammar, only supported cue phrases) against plain ``generate_text``
+    (tokens/s, same window and prompt) and against the decoder it replaced (cue phrases the clip does not support
+    barred as bad words; one clip's explanation, wall time)."""
+    from transformers import NoBadWordsLogitsProcessor
+
+    from .. import explain as T
+    from ..explain.decode import answer_prefix, explanation_automaton
+    from ..explain.constrained import GrammarLogitsProcessor
+    from ..skeleton.cues import kinematic_cues
+
+    model, stats = interp.model, interp.cue_stats
+    cues = kinematic_cues(clip)
+    label = labels[0]
+    question, prefix = T.explain_question(labels), answer_prefix(label, "emotion")
+    tok = model.processor.tokenizer
+
+    def run(processor):
+        t0 = time.perf_counter()
+        text = model.generate_text(one, question, prefix=prefix, max_new_tokens=new_tokens, logits_processor=processor)[0]
+        return time.perf_counter() - t0, max(1, len(tok(text, add_special_tokens=False)["input_ids"]))
+
+    def grammar():
+        auto = explanation_automaton(tok, labels, cues, stats, label=label)
+        return GrammarLogitsProcessor([auto], model.processor.stop_ids, new_tokens)
+
+    def barred():   # the previous grounded decoder: unsupported phrases (every spelling) as bad words
+        checks = T.verify_claims(list(T.phrase_to_claim.values()), cues, stats, min_z=0.5, units={})
+        forms = {f for c in checks if not c.supported for p in (c.phrase, c.phrase.capitalize())
+                 for f in (p, " " + p, p + "s", " " + p + "s")}
+        bad = [ids for f in sorted(forms) if (ids := tok(f, add_special_tokens=False)["input_ids"])]
+        return NoBadWordsLogitsProcessor(bad, eos_token_id=model.processor.stop_ids) if bad else None
+
+    run(grammar())                                   # warm-up (tokenizer caches)
+    plain = [run(None) for _ in range(3)]
+    ours = [run(grammar()) for _ in range(3)]
+    old = [run(barred()) for _ in range(3)]
+    rate = lambda runs: statistics.median(n / t for t, n in runs)
+    wall = lambda runs: statistics.median(t for t, _ in runs)
+    return [Row("explanation, constrained decoding, tokens/s", rate(ours), rate(plain), "tokens/s",
+                "plain generate_text, same window", f"grammar automaton per step; median of 3"),
+            Row("explanation of one clip, constrained decoder", wall(ours) * 1000, wall(old) * 1000, "ms",
+                "the barred-phrases decoder it replaced", f"{ours[0][1]} vs {old[0][1]} tokens; median of 3")]
 
 
 def bench_train_step(model_dir: Path, skel, labels: Sequence[str], repeat: int, batch: int = 8) -> Row:

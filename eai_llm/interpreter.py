@@ -62,6 +62,8 @@ class Interpretation:
     plausible: bool | None = None
     # when the runner-up label is close: "rather than fatigue: fast hands (1.21 m/s)" (explain/contrast.py)
     contrast: str | None = None
+    # which body parts, when, drove the reading of the explained window (explain/attribution.py)
+    attribution: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -275,10 +277,14 @@ class EmotionInterpreter:
         if on_classified is not None:
             on_classified(res)
         if explain:
+            from .explain.attribution import body_part_attribution
+
             best = int(p[:, k].argmax())
-            self._explain(res, self._skel(wb, clip.layout.name).select(slice(best, best + 1)), labels,
-                          max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
-                          grounded=grounded, on_text=on_text)
+            window = self._skel(wb, clip.layout.name).select(slice(best, best + 1))
+            res.attribution = body_part_attribution(self, window, label=res.label, labels=labels, task=task,
+                                                    window_start_s=float(wb.starts[best] / wb.fps))
+            self._explain(res, window, labels, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                          conditioned=conditioned, grounded=grounded, on_text=on_text)
         return res
 
     def what_if(self, clip_or_path, cues: Sequence[str], *, targets: dict[str, float] | None = None,

@@ -131,6 +131,19 @@ def test_render_animation_is_fast_and_capped(tmp_path):
     assert len(proj.joints) * proj.frame_ms / 1000 == pytest.approx(120.0, rel=0.05)
 
 
+def test_the_attribution_highlight_lights_the_part_only_while_it_drove_the_reading(tmp_path):
+    clip = load_clip(SAD)
+    arm = {"part": "left_arm", "joints": ["l_collar", "l_shoulder", "l_elbow", "l_wrist", "l_hand"],
+           "start_s": 2.0, "end_s": 3.0}
+    proj = project_skeleton(clip, highlight=arm)
+    lit_frames = proj.highlight.any(axis=1)
+    assert lit_frames.any() and (proj.times[lit_frames] >= 2.0).all() and (proj.times[lit_frames] <= 3.0).all()
+    lit_bones = {int(UNIFIED.joint_names.index(n)) for n in arm["joints"]}
+    assert {int(c) for c in proj.edges[proj.highlight.any(axis=0)][:, 1]} <= lit_bones
+    assert project_skeleton(clip).highlight is None and proj.caption == "left arm"
+    assert render_animation(clip, tmp_path / "a.gif", highlight=arm).is_file()
+
+
 def test_projection_follows_the_body_and_draws_only_present_joints():
     clip = load_clip(SAD)
     proj = project_skeleton(clip, size=300)
@@ -201,7 +214,7 @@ def test_a_request_streams_then_shows_everything(backend, interp):
     assert shown["explanation"] and not shown["explanation"].endswith("▍")
     assert isinstance(shown["evidence"], list) and shown["cues"] and shown["cues"][0][0] == "walking speed (m/s)"
     assert "dataset-1_walk_sad_001.bvh" in shown["clip"] and "bandai_namco_22" in shown["clip"]
-    assert set(backend.last_timings) == {"rendered", "classified", "first_text", "done"}
+    assert set(backend.last_timings) == {"rendered", "classified", "first_text", "explained", "done"}
     text = Path(shown["json"]).read_text()
     doc = json.loads(text)
     assert doc["clip"]["file"] == SAD.name and doc["clip"]["frames"] == 347
@@ -210,6 +223,16 @@ def test_a_request_streams_then_shows_everything(backend, interp):
     for server_path in (str(ROOT), str(backend.work_dir), str(interp.model_dir)):
         assert server_path not in text
     assert max(shown["probabilities"], key=shown["probabilities"].get) == doc["interpretation"]["label"]
+    # issue 12: the explanation's checks, where in the clip (green in a second animation), what would change it
+    got = doc["interpretation"]
+    assert got["well_formed"] is True and {"attribution", "contrast", "plausible"} <= set(got)
+    assert got["attribution"]["parts"] and len(got["attribution"]["drops"]) == len(got["attribution"]["parts"])
+    assert "Checked: whole phrases of the cue vocabulary" in shown["explanation"]
+    if got["attribution"]["top"]:
+        assert "Where in the clip" in shown["explanation"] and shown["animation"].endswith(".attribution.gif")
+    if "what_if" in doc:
+        assert "What would change the reading" in shown["explanation"]
+        assert {e["cue"] for e in doc["what_if"]["edits"]} <= {r["cue"] for r in got["evidence"]}
 
 
 def test_each_request_classifies_the_clip_once(backend, interp, monkeypatch):
@@ -232,7 +255,8 @@ def test_each_request_classifies_the_clip_once(backend, interp, monkeypatch):
     assert shown["error"] is None and Path(shown["animation"]).suffix == ".gif" and SAD.name in shown["clip"]
     assert shown["probabilities"] is None and calls == [] and backend.model_calls == before
     assert _last(list(backend.run(str(SAD), render=False)))["error"] is None
-    assert calls == [1] and backend.model_calls == before + 1      # Interpret: one classification, one model call
+    # Interpret: one classification of the upload, one model call (a what-if reads the edited clip once more)
+    assert calls[0] == 1 and len(calls) <= 2 and backend.model_calls == before + 1
 
 
 def _bad_npy(tmp_path: Path) -> Path:

@@ -35,8 +35,8 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from .format import (clip_info, clip_markdown, cue_rows, evidence_rows, export_json, llm_alone_markdown,
-                     timeline_frame, warnings_markdown, warnings_of)
+from .format import (attribution_markdown, checks_markdown, clip_info, clip_markdown, cue_rows, evidence_rows,
+                     export_json, llm_alone_markdown, timeline_frame, warnings_markdown, warnings_of, what_if_markdown)
 from .holder import InterpreterSource, ModelHolder
 from .limits import AUTO, DemoLimits, LayoutNeeded, read_upload, user_message
 from .render import render_animation
@@ -181,7 +181,8 @@ class DemoBackend:
 
         render: draw the animation too (False when the page already shows it from :meth:`preview`).
         ``last_timings`` afterwards holds seconds since the request started: ``rendered`` (with ``render``),
-        ``classified``, ``first_text`` (first explanation delta) and ``done``.
+        ``classified``, ``first_text`` (first explanation delta), ``explained`` (the explanation complete; the
+        what-if follows) and ``done``.
         """
         t0 = time.perf_counter()
         deadline = time.monotonic() + self.limits.request_seconds
@@ -213,7 +214,7 @@ class DemoBackend:
             if self.holder.state != "ready":
                 yield {"status": self.holder.status_markdown(), "explanation": "_Waiting for the model to load…_"}
             interp = self.holder.get(timeout=max(0.0, deadline - time.monotonic()))
-            result = None
+            result = what_if = None
             for kind, value in self._stream(interp, clip, self._task(interp), deadline):
                 if kind == "classified":
                     mark("classified")
@@ -227,7 +228,10 @@ class DemoBackend:
                     yield {"explanation": value.strip() + " ▍"}
                 elif kind == "done":
                     result = value
-            yield self._final(result, clip, info, out)
+                    mark("explained")
+                elif kind == "what_if":
+                    what_if = value
+            yield self._final(result, clip, info, out, what_if)
             mark("done")
             log.info("%s: %s", name, timings)
         except LayoutNeeded as err:
@@ -274,10 +278,11 @@ class DemoBackend:
                             res = interp.interpret(clip, task=task, max_new_tokens=self.max_new_tokens,
                                                    on_classified=lambda r: emit("classified", r),
                                                    on_text=lambda s: emit("text", s))
+                            q.put(("done", res))
+                            q.put(("what_if", _what_would_change(interp, clip, res, task)))
                     finally:
                         with self._lock:
                             self.active -= 1
-                q.put(("done", res))
             except _Cancelled:
                 pass
             except BaseException as err:  # handed to the request thread
@@ -301,28 +306,50 @@ class DemoBackend:
                     raise value
                 else:
                     yield kind, value
-                    if kind == "done":
+                    if kind == "what_if":
                         return
         finally:  # timed out, or the page went away / cancelled the request: stop the generation at its next token
             cancel.set()
 
     def _final(self, res: "Interpretation", clip: "SkeletonClip", info: Mapping[str, Any],
-               out: Path) -> dict[str, Any]:
+               out: Path, what_if=None) -> dict[str, Any]:
         interp = self.holder.get()
         if res.explanation:
             faith = ("\n\n<small>This explanation cites no measured cue, so there is nothing to check.</small>"
                      if res.faithfulness is None else
                      f"\n\n<small>Faithfulness: {res.faithfulness:.0%} of the cited cues are supported by this "
                      f"clip's measurements (evidence below).</small>")
-            explanation = f"{res.explanation}{faith}"
+            extra = [checks_markdown(res), attribution_markdown(res), what_if_markdown(res.label, what_if)]
+            explanation = f"{res.explanation}{faith}" + "".join(f"\n\n{e}" for e in extra if e)
         else:
             explanation = f"_The model gave no usable explanation._ Raw output: `{(res.raw_explanation or '')[:300]}`"
-        path = export_json(res, info, out / f"{Path(info['file']).stem}.eai-llm.json", model=self.holder.display_name)
-        return {"probabilities": res.probabilities, "llm_alone": llm_alone_markdown(res),
-                "warnings": warnings_markdown(warnings_of(res, clip)), "timeline": timeline_frame(res.timeline),
-                "explanation": explanation, "evidence": evidence_rows(res.evidence),
-                "cues": cue_rows(res.all_cues, interp.cue_stats), "json": str(path), "busy": False,
-                "status": self.holder.status_markdown()}
+        path = export_json(res, info, out / f"{Path(info['file']).stem}.eai-llm.json", model=self.holder.display_name,
+                           what_if=what_if)
+        update = {"probabilities": res.probabilities, "llm_alone": llm_alone_markdown(res),
+                  "warnings": warnings_markdown(warnings_of(res, clip)), "timeline": timeline_frame(res.timeline),
+                  "explanation": explanation, "evidence": evidence_rows(res.evidence),
+                  "cues": cue_rows(res.all_cues, interp.cue_stats), "json": str(path), "busy": False,
+                  "status": self.holder.status_markdown()}
+        top = (res.attribution or {}).get("top")
+        if top:   # the animation again, with the body part that drove the reading in green while it did
+            update["animation"] = str(render_animation(clip, out / f"{Path(info['file']).stem}.attribution.gif",
+                                                       highlight=top[0]))
+        return update
+
+
+def _what_would_change(interp, clip, res, task: str):
+    """The cited editable cues moved to their typical values, re-read (None when none can be edited)."""
+    from ..counterfactual import what_if
+    from ..skeleton.edits import EDITABLE_CUES
+
+    cues = [r["cue"] for r in res.evidence if r.get("role") == "support" and r["cue"] in EDITABLE_CUES]
+    if not cues or not res.explanation or not hasattr(interp, "cue_stats"):
+        return None
+    try:
+        return what_if(interp, clip, cues, task=task, before=res)
+    except Exception as err:  # an extra: the reading itself stands without it
+        log.warning("what-if of %s failed: %s", Path(str(clip.source)).name, err)
+        return None
 
 
 def _close_ref(ref: "weakref.ref[DemoBackend]") -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["EVIDENCE_HEADERS", "CUE_HEADERS", "cue_title", "format_cue_value", "evidence_rows", "cue_rows",
            "table_frame", "timeline_frame", "clip_info", "clip_markdown", "warnings_of", "warnings_markdown",
-           "llm_alone_markdown", "export_json"]
+           "llm_alone_markdown", "checks_markdown", "attribution_markdown", "what_if_markdown", "export_json"]
 
 #: Columns of the evidence table (one row per cue the explanation cites).
 EVIDENCE_HEADERS = ["claim", "cue", "measured", "typical (p10–p90)", "z", "supported"]
@@ -187,8 +187,47 @@ def llm_alone_markdown(result: "Interpretation") -> str | None:
             f"**{top}**\n\n" + "\n".join(lines))
 
 
+def checks_markdown(result: "Interpretation") -> str:
+    """What the explanation was checked for, and the contrast with a close runner-up (one small block)."""
+    parts = []
+    if result.well_formed is not None:
+        parts.append("whole phrases of the cue vocabulary" if result.well_formed else
+                     "**not well formed** (a fragment outside the vocabulary)")
+    if result.plausible is not None:
+        parts.append("every cue agrees with the emotion it is cited for" if result.plausible else
+                     "**a cited cue does not fit the emotion it is cited for**")
+    lines = [f"<small>Checked: {'; '.join(parts)}.</small>"] if parts else []
+    if result.contrast:
+        lines.insert(0, f"*{result.contrast[0].upper()}{result.contrast[1:]}.*")
+    return "\n\n".join(lines)
+
+
+def attribution_markdown(result: "Interpretation") -> str | None:
+    """Which body parts, when, drove the reading (the green bones in the animation)."""
+    att = getattr(result, "attribution", None)
+    if not att or not att.get("top"):
+        return None
+    cells = [f"{c['part'].replace('_', ' ')} {c['start_s']:.1f}–{c['end_s']:.1f} s" for c in att["top"]]
+    return (f"**Where in the clip:** {', '.join(cells)} (freezing that part's own motion there lowers "
+            f"p({att['label']}) most; green in the animation).")
+
+
+def what_if_markdown(label: str, what_if) -> str | None:
+    """"What would change the reading": the cited cues moved to their typical values, and the new reading."""
+    if what_if is None:
+        return None
+    from ..explain.values import format_value
+
+    moved = ", ".join(f"{e['cue'].replace('_', ' ')} {format_value(e['cue'], e['before'])} → "
+                      f"{format_value(e['cue'], e['after'])}" for e in what_if.edits)
+    after = (f"the reading stays **{label}**" if what_if.edited_label == label
+             else f"the reading becomes **{what_if.edited_label}**")
+    return (f"**What would change the reading:** with the cited cues edited to their typical values ({moved}), "
+            f"p({label}) goes from {what_if.probability:.0%} to {what_if.edited_probability:.0%} and {after}.")
+
+
 def export_json(result: "Interpretation", info: Mapping[str, Any], path: str | PathLike, *,
-                model: str | None = None) -> Path:
+                model: str | None = None, what_if=None) -> Path:
     """Write the interpretation with the clip facts and the model to ``path`` (strict JSON); returns the path.
 
     The clip is named by ``info["file"]`` (the upload's own name) and no string in it holds an absolute path.
@@ -198,6 +237,8 @@ def export_json(result: "Interpretation", info: Mapping[str, Any], path: str | P
     interpretation = result.to_dict()
     interpretation["source"] = info.get("file", Path(str(interpretation.get("source", ""))).name)
     doc = {"eai_llm_version": __version__, "model": model, "clip": dict(info), "interpretation": interpretation}
+    if what_if is not None:
+        doc["what_if"] = what_if.to_dict()
     path = Path(path)
     path.write_text(json.dumps(_finite(doc), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     return path

@@ -21,8 +21,8 @@ __all__ = ["Projection", "project_skeleton", "render_animation"]
 
 #: GIF palette: background, floor grid, shadow, centre bones, left bones, right bones, joints, text.
 _PALETTE = [(248, 250, 252), (214, 220, 230), (203, 213, 225), (71, 85, 105), (37, 99, 235), (234, 88, 12),
-            (15, 23, 42), (100, 116, 139)]
-_BG, _GRID, _SHADOW, _CENTRE, _LEFT, _RIGHT, _JOINT, _TEXT = range(8)
+            (15, 23, 42), (100, 116, 139), (22, 163, 74)]
+_BG, _GRID, _SHADOW, _CENTRE, _LEFT, _RIGHT, _JOINT, _TEXT, _HIGHLIGHT = range(9)
 
 
 def _drawn_edges(joint_mask: np.ndarray) -> np.ndarray:
@@ -62,14 +62,18 @@ class Projection:
     times: np.ndarray         # (F,) seconds
     frame_ms: int             # display time per frame
     size: tuple[int, int]
+    highlight: np.ndarray | None = None   # (F, E) bool: bones drawn in the highlight colour in that frame
+    caption: str = ""                     # what the highlight is, shown while it is on
 
 
 def project_skeleton(clip: "SkeletonClip", *, size: int = 360, max_frames: int = 150, target_fps: float = 12.5,
-                     yaw_deg: float = -35.0, elevation_deg: float = 14.0) -> Projection:
+                     yaw_deg: float = -35.0, elevation_deg: float = 14.0, highlight: dict | None = None) -> Projection:
     """Unify, normalise (unit height, facing +Z, floor y=0), subsample and project a clip orthographically.
 
     The camera follows the pelvis horizontally (the floor grid slides instead, so walking stays visible) and
     looks from the front-left, slightly from above. Everything is vectorised over frames and joints.
+    ``highlight`` (``{"joints": [unified names], "start_s", "end_s", "part"}``, e.g. an attribution's top cell):
+    the bones ending in those joints are drawn in green while the animation is inside that time span.
     """
     from ..skeleton.layouts import UNIFIED
     from ..skeleton.unify import normalise, to_unified
@@ -114,9 +118,16 @@ def project_skeleton(clip: "SkeletonClip", *, size: int = 360, max_frames: int =
     sx, sy = to_px(np.zeros(3) @ rot.T)
     rx, ry = 0.18 * scale, 0.18 * scale * math.sin(math.radians(elevation_deg))
     frame_ms = max(20, int(round(step / clip.fps * 100)) * 10)
+    times = keep / clip.fps
+    lit, caption = None, ""
+    if highlight:
+        joints = {UNIFIED.index[j] for j in highlight.get("joints", []) if j in UNIFIED.index}
+        on = (times >= float(highlight["start_s"])) & (times <= float(highlight["end_s"]))
+        lit = on[:, None] & np.array([c in joints for _, c in edges], dtype=bool)[None, :]
+        caption = str(highlight.get("part", "")).replace("_", " ")
     return Projection(to_px(cam), -cam[..., 2], edges, colour, to_px(grid_cam),
                       (float(sx - rx), float(sy - ry), float(sx + rx), float(sy + ry)),
-                      keep / clip.fps, frame_ms, (size, size))
+                      times, frame_ms, (size, size), lit, caption)
 
 
 def _draw_frames(proj: Projection) -> list:
@@ -140,26 +151,30 @@ def _draw_frames(proj: Projection) -> list:
             d.line((x0, y0, x1, y1), fill=_GRID, width=1)
         d.ellipse(proj.shadow, fill=_SHADOW)
         pts = proj.joints[f]
+        lit = proj.highlight[f] if proj.highlight is not None else None
         for e in order[f]:
             a, b = proj.edges[e]
-            d.line((*pts[a], *pts[b]), fill=int(proj.edge_colour[e]), width=width)
+            fill = _HIGHLIGHT if lit is not None and lit[e] else int(proj.edge_colour[e])
+            d.line((*pts[a], *pts[b]), fill=fill, width=width + (1 if fill == _HIGHLIGHT else 0))
         for x, y in pts[np.unique(proj.edges)] if len(proj.edges) else pts[:1]:
             d.ellipse((x - radius, y - radius, x + radius, y + radius), fill=_JOINT)
         hx, hy = pts[head]
         d.ellipse((hx - head_r, hy - head_r, hx + head_r, hy + head_r), outline=_CENTRE, width=width)
         d.text((8, 6), f"{proj.times[f]:5.1f} s", fill=_TEXT)
+        if lit is not None and lit.any():
+            d.text((8, 20), f"drove the reading: {proj.caption}", fill=_HIGHLIGHT)
         frames.append(img)
     return frames
 
 
 def render_animation(clip: "SkeletonClip", path: str | PathLike, *, size: int = 360, max_frames: int = 150,
-                     target_fps: float = 12.5) -> Path:
+                     target_fps: float = 12.5, highlight: dict | None = None) -> Path:
     """Write an animated GIF of the clip's unified, normalised skeleton to ``path``; returns the path.
 
     Frames are subsampled to about ``target_fps`` and at most ``max_frames`` (long clips play faster-stepped,
     still in real time); a 10 s clip renders in well under a second.
     """
-    proj = project_skeleton(clip, size=size, max_frames=max_frames, target_fps=target_fps)
+    proj = project_skeleton(clip, size=size, max_frames=max_frames, target_fps=target_fps, highlight=highlight)
     frames = _draw_frames(proj)
     path = Path(path)
     frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=proj.frame_ms, loop=0,

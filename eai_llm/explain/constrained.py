@@ -127,6 +127,10 @@ class ExplanationAutomaton:
             self._min_left[key] = best
         return self._min_left[key]
 
+    def shortest(self) -> int:
+        """Tokens of the shortest complete explanation (answer) this automaton allows."""
+        return self.min_left(self._start())
+
     # ---- running ------------------------------------------------------------------------------------
     def reset(self) -> None:
         self.hyps = [(ids, 0, nxt) for ids, nxt in self.pieces(self._start())]

@@ -2,7 +2,8 @@
 
 ``grounded`` (the default everywhere) decodes inside the explanation grammar with only the cue phrases the clip
 supports (:mod:`~eai_llm.explain.constrained`); ``grounded=False`` is plain ``generate`` (to compare).
-``conditioned`` continues the predicted label ("Emotion: sad. Explanation:"); otherwise the model writes the
+The token budget is raised to the shortest complete explanation when it is smaller, so an answer is never cut
+mid-phrase. ``conditioned`` continues the predicted label ("Emotion: sad. Explanation:"); otherwise the model writes the
 whole answer, the label included (under the grammar: one of the label set, and the explanation's label phrase
 is that label's).
 """
@@ -55,6 +56,8 @@ def generate_answer(model, skel, *, label: str, labels: Sequence[str], cues: Map
     if grounded:
         auto = explanation_automaton(model.processor.tokenizer, labels, cues, stats, task=task,
                                      label=label if conditioned else None)
+        # never half an explanation: the budget is at least the shortest one the grammar allows (+ the end)
+        max_new_tokens = max(max_new_tokens, auto.shortest() + 1)
         processor = GrammarLogitsProcessor([auto], model.processor.stop_ids, max_new_tokens)
     new = model.generate_text(skel, question, prefix=prefix, max_new_tokens=max_new_tokens, do_sample=do_sample,
                               streamer=streamer, logits_processor=processor)[0]

@@ -362,7 +362,7 @@ def _clip_windows(record: ClipRecord, fps: float, window: int, stride: int,
 
     clip = _load_clip(record.path, layout)
     unified, joint_mask = to_unified(clip)
-    norm = normalise(resample(unified, fps))
+    norm = normalise(resample(unified, fps), joint_mask=joint_mask)
     wins, frame_mask, starts = make_windows(norm.positions, window, stride)
     # Cues are measured on the same frames in metres, in the SOURCE layout: resampling commutes
     # with to_unified (it only copies joints), and kinematic_cues then still knows which joints the

@@ -79,7 +79,7 @@ def project_skeleton(clip: "SkeletonClip", *, size: int = 360, max_frames: int =
     from ..skeleton.unify import normalise, to_unified
 
     unified, mask = to_unified(clip)
-    pos = normalise(unified).positions.astype(np.float64)
+    pos = normalise(unified, joint_mask=mask).positions.astype(np.float64)
     step = max(1, round(clip.fps / target_fps), math.ceil(len(pos) / max_frames))
     keep = np.arange(0, len(pos), step)
     pos = pos[keep]

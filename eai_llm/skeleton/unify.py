@@ -103,13 +103,22 @@ def body_height(positions: np.ndarray, joint_mask: np.ndarray | None = None) -> 
     return height if height > 1e-3 else 1.0
 
 
-def normalise(clip: SkeletonClip, *, scale: bool = True) -> SkeletonClip:
+#: Height of the ankle joints above the floor, as a share of body height (the 5th percentile of the lowest ankle
+#: over the Bandai Namco dataset-1 clips, normalised: 0.0535, 10th-90th percentile 0.0534-0.0541). A rig without
+#: feet (h36m_17, emotion_gait_16) finds its floor this far below its ankles, not at them.
+ANKLE_ABOVE_FLOOR = 0.0535
+
+
+def normalise(clip: SkeletonClip, *, scale: bool = True, joint_mask: np.ndarray | None = None) -> SkeletonClip:
     """Root-centre, face +Z, floor at y = 0 and (optionally) divide by body height.
 
     - horizontal root-centring on the pelvis of the first frame (the trajectory is kept, so speed
       survives);
     - rotation about Y so that the body faces +Z at the first frame (median of the first 10 frames);
-    - floor: the lowest point of the clip (5th percentile of per-frame minimum heights) becomes y = 0;
+    - floor: the lowest point of the clip (5th percentile of per-frame minimum heights) becomes y = 0; with a
+      ``joint_mask`` (from :func:`to_unified`) that has ankles but no feet, the floor is
+      :data:`ANKLE_ABOVE_FLOOR` body heights below the lowest ankles instead, so that a rig without feet puts the
+      body at the same height as one with them;
     - scale: positions divided by :func:`body_height` (a unit-height body).
     Input must be in the unified layout.
     """
@@ -122,7 +131,13 @@ def normalise(clip: SkeletonClip, *, scale: bool = True) -> SkeletonClip:
     origin = pos[0, _U["pelvis"]].copy()
     origin[1] = 0.0
     pos = (pos - origin) @ rot.T
-    pos[..., 1] -= np.percentile(pos[..., 1].min(axis=1), 5)
+    feetless = joint_mask is not None and not joint_mask[[_U["l_foot"], _U["r_foot"]]].any() \
+        and joint_mask[[_U["l_ankle"], _U["r_ankle"]]].all()
+    if feetless:
+        ankles = pos[:, [_U["l_ankle"], _U["r_ankle"]], 1].min(axis=1)
+        pos[..., 1] -= np.percentile(ankles, 5) - ANKLE_ABOVE_FLOOR * body_height(pos)
+    else:
+        pos[..., 1] -= np.percentile(pos[..., 1].min(axis=1), 5)
     meta = dict(clip.meta)
     if scale:
         h = body_height(pos)
@@ -188,6 +203,6 @@ class WindowBatch:
 def prepare_windows(clip: SkeletonClip, *, fps: float = 20.0, window: int = 64, stride: int = 32) -> WindowBatch:
     """The full pipeline: unify -> resample -> normalise -> windows."""
     unified, joint_mask = to_unified(clip)
-    norm = normalise(resample(unified, fps))
+    norm = normalise(resample(unified, fps), joint_mask=joint_mask)
     wins, fmask, starts = make_windows(norm.positions, window, stride)
     return WindowBatch(wins, fmask, joint_mask, starts, float(fps))

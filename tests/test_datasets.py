@@ -133,8 +133,9 @@ def test_windows_match_pipeline(window_ds):
     arrays = window_arrays(ds, columns=("positions", "frame_mask", "start", "window_index", "path"))
     for cid in sorted(set(ids)):
         rows = np.flatnonzero(np.array(ids) == cid)
-        unified, _ = to_unified(io.load_clip(arrays["path"][rows[0]]))
-        wins, fmask, starts = make_windows(normalise(resample(unified, FPS)).positions, WINDOW, STRIDE)
+        unified, mask = to_unified(io.load_clip(arrays["path"][rows[0]]))
+        wins, fmask, starts = make_windows(normalise(resample(unified, FPS), joint_mask=mask).positions, WINDOW,
+                                           STRIDE)
         assert len(rows) == len(wins)
         np.testing.assert_array_equal(arrays["window_index"][rows], np.arange(len(wins)))
         np.testing.assert_array_equal(arrays["start"][rows], starts)

@@ -5,6 +5,7 @@ package (`eai_llm/assets/default_model/`), with its model card.
     python scripts/build_default_model.py                 # train (resumes an interrupted run) + bundle
     python scripts/build_default_model.py --skip-train    # bundle an existing runs/default/model
     python scripts/build_default_model.py --temperature-from runs/eval-loco   # + calibrated probabilities
+    python scripts/build_default_model.py --skip-train --refresh-cue-stats    # explanations' reference statistics
 
 Only what we trained is bundled (skeleton tokenizer, projector, LoRA adapter, config, cue statistics, training
 metadata, calibration) with the card as `README.md` (hub metadata block included), the adapter's base model named by
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-train", action="store_true", help="bundle an already trained model")
     parser.add_argument("--card", default=str(ROOT / "docs" / "MODEL_CARD.md"),
                         help="model card (with its hub metadata block) copied beside it as README.md")
+    parser.add_argument("--refresh-cue-stats", action="store_true",
+                        help="recompute cue_stats.json from the recipe's training windows with this code's reference "
+                             "statistics (the weights are not touched; explanations are judged against these)")
     parser.add_argument("--temperature-from", metavar="EVAL_DIR",
                         help="a loco run (`eai-llm evaluate --out EVAL_DIR`) of the same recipe: its pooled held-out "
                              "predictions set the bundled model's temperature (written to calibration.json)")
@@ -68,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     if Path(args.card).is_file():
         shutil.copyfile(args.card, tmp / CARD_NAME)
     hub_adapter_config(tmp / "adapter", SMOLLM2_HUB_ID)      # never the machine path peft wrote
+    if args.refresh_cue_stats:
+        from eai_llm.training.data import cue_stats_of, load_sources
+
+        (tmp / "cue_stats.json").write_text(json.dumps(cue_stats_of(load_sources(recipe, progress=False)), indent=2))
+        print("cue_stats.json recomputed from the training windows")
     if args.temperature_from:
         from eai_llm.evaluation.evaluate import heldout_temperature
 

@@ -188,4 +188,10 @@ def format_result(res) -> str:
         lines.append(f"explanation: {res.explanation}")
         if res.faithfulness is not None:
             lines.append(f"faithfulness: {res.faithfulness:.2f} of the cited cues are supported by the measurements")
+        if res.contrast:
+            lines.append(f"contrast: {res.contrast}")
+        top = (getattr(res, "attribution", None) or {}).get("top")
+        if top:
+            lines.append("where: " + ", ".join(f"{c['part'].replace('_', ' ')} {c['start_s']:.1f}-{c['end_s']:.1f} s"
+                                               for c in top))
     return "\n".join(lines)

@@ -64,6 +64,11 @@ class Interpretation:
     contrast: str | None = None
     # which body parts, when, drove the reading of the explained window (explain/attribution.py)
     attribution: dict | None = None
+    # the labels a split-conformal set at prediction_level keeps (most probable first), when the model folder has
+    # a conformal.json (eai_llm/uncertainty.py); None otherwise
+    prediction_set: list[str] | None = None
+    prediction_level: float | None = None
+    abstained: bool = False                 # interpret(abstain_below=p): the label is "uncertain"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,11 +108,12 @@ def _progress_bar(progress, total: int, desc: str):
 
 
 class EmotionInterpreter:
-    def __init__(self, model, cue_stats: dict, model_dir: Path | None = None):
+    def __init__(self, model, cue_stats: dict, model_dir: Path | None = None, conformal=None):
         self.model = model.eval()
         self.cue_stats = cue_stats
         self.model_dir = model_dir
         self.config = model.config
+        self.conformal = conformal             # eai_llm.uncertainty.ConformalCalibration of the emotion task, or None
 
     @classmethod
     def from_pretrained(cls, path: str | PathLike | None = None, *, device: str = "cpu",
@@ -125,7 +131,9 @@ class EmotionInterpreter:
         stats_file = path / "cue_stats.json"
         if not stats_file.is_file():
             raise FileNotFoundError(f"{stats_file}: missing (the cue statistics explanations are judged against)")
-        return cls(model, json.loads(stats_file.read_text()), path)
+        from .uncertainty import ConformalCalibration
+
+        return cls(model, json.loads(stats_file.read_text()), path, ConformalCalibration.load(path))
 
     @property
     def label_sets(self) -> dict[str, list[str]]:
@@ -211,7 +219,8 @@ class EmotionInterpreter:
     def interpret(self, clip_or_path, *, explain: bool = True, task: str = "emotion", layout: str | None = None,
                   max_new_tokens: int = 40, do_sample: bool = False, conditioned: bool = True,
                   grounded: bool = True, on_text: Callable[[str], None] | None = None,
-                  on_classified: Callable[[Interpretation], None] | None = None) -> Interpretation:
+                  on_classified: Callable[[Interpretation], None] | None = None,
+                  abstain_below: float | None = None) -> Interpretation:
         """Interpret one clip (a :class:`SkeletonClip` or a path).
 
         ``conditioned``: the explanation continues the predicted label (else the model names the label itself).
@@ -220,17 +229,21 @@ class EmotionInterpreter:
         still chooses which of them to say. ``False``: plain generation (to compare).
         ``on_classified`` receives the result as soon as the label, probabilities, timeline and cues are known
         (before the explanation is generated); ``on_text`` then receives the explanation as it streams.
+        ``abstain_below``: when the top probability is below it, the label is ``"uncertain"`` (``abstained``) and no
+        explanation is written; the probabilities and the prediction set stay.
         """
         return self.interpret_batch([clip_or_path], explain=explain, task=task, layout=layout,
                                     max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
-                                    grounded=grounded, on_text=on_text, on_classified=on_classified)[0]
+                                    grounded=grounded, on_text=on_text, on_classified=on_classified,
+                                    abstain_below=abstain_below)[0]
 
     def interpret_batch(self, clips: Sequence, *, explain: bool = True, task: str = "emotion",
                         layout: str | None = None, max_new_tokens: int = 40, do_sample: bool = False,
                         conditioned: bool = True, grounded: bool = True,
                         on_text: Callable[[str], None] | None = None,
                         on_classified: Callable[[Interpretation], None] | None = None,
-                        progress=False, batch_size: int = 32, clips_per_step: int = 16) -> list[Interpretation]:
+                        progress=False, batch_size: int = 32, clips_per_step: int = 16,
+                        abstain_below: float | None = None) -> list[Interpretation]:
         """Interpret many clips (each a :class:`SkeletonClip` or a path) with one model.
 
         Clips are classified ``clips_per_step`` at a time, their windows scored together in batches of
@@ -239,6 +252,8 @@ class EmotionInterpreter:
         """
         from .skeleton.cues import kinematic_cues
 
+        if abstain_below is not None and not 0.0 <= abstain_below <= 1.0:
+            raise ValueError(f"abstain_below must be a probability in [0, 1], got {abstain_below}")
         labels = self._labels(task)
         clips = [self._clip(c, layout) for c in clips]
         bar = _progress_bar(progress, len(clips), "explaining" if explain else "classifying")
@@ -253,7 +268,8 @@ class EmotionInterpreter:
                     results.append(self._one(clip, wb, p, lp, labels, task, explain=explain,
                                              max_new_tokens=max_new_tokens, do_sample=do_sample,
                                              conditioned=conditioned, grounded=grounded, on_text=on_text,
-                                             on_classified=on_classified, cues=kinematic_cues(clip)))
+                                             on_classified=on_classified, cues=kinematic_cues(clip),
+                                             abstain_below=abstain_below))
                     bar.update(1)
         finally:
             if progress is True:      # a bar the caller passed stays theirs to close
@@ -261,7 +277,7 @@ class EmotionInterpreter:
         return results
 
     def _one(self, clip, wb, p, lp, labels, task, *, explain, max_new_tokens, do_sample, conditioned, grounded,
-             on_text, on_classified, cues) -> Interpretation:
+             on_text, on_classified, cues, abstain_below=None) -> Interpretation:
         mean = p.mean(axis=0)
         k = int(mean.argmax())
         timeline = [{"start_s": float(s / wb.fps), "end_s": float((s + int(m.sum())) / wb.fps),
@@ -274,6 +290,11 @@ class EmotionInterpreter:
                              llm_probabilities=None if lp is None else dict(zip(labels, map(float, lp.mean(axis=0)))),
                              warnings=[str(w) for w in meta_warnings], layout=clip.layout.name,
                              duration_s=round(float(clip.duration), 3))
+        if self.conformal is not None and task == "emotion":
+            res.prediction_set = [labels[i] for i in self.conformal.sets(mean[None])[0]]
+            res.prediction_level = self.conformal.level
+        if abstain_below is not None and float(mean[k]) < abstain_below:
+            res.label, res.abstained, explain = "uncertain", True, False
         if on_classified is not None:
             on_classified(res)
         if explain:

@@ -87,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "calibration.json").write_text(json.dumps(cal, indent=2))
         print(f"temperature {cal['temperature']:.3f} from {cal['clips']} held-out clips "
               f"(ECE {cal['ece_raw']:.3f} -> {cal['ece_calibrated']:.3f})")
+        from eai_llm.evaluation.evaluate import heldout_conformal
+
+        conf = heldout_conformal(args.temperature_from, cal["temperature"])
+        conf.save(tmp)
+        print(f"{conf.level:.0%} prediction sets ({conf.method}): threshold {conf.threshold:.3f} from {conf.clips} "
+              "held-out clips")
     mb = size_mb(tmp)
     if mb > LIMIT_MB:
         shutil.rmtree(tmp)

@@ -167,6 +167,13 @@ def test_heldout_temperature_softens_overconfident_predictions(tmp_path):
     assert cal["temperature"] > 1.5 and cal["ece_calibrated"] < cal["ece_raw"]
     with pytest.raises(FileNotFoundError, match="no fold results"):
         heldout_temperature(tmp_path / "empty")
+    from eai_llm.evaluation.evaluate import heldout_conformal
+
+    conf = heldout_conformal(tmp_path, cal["temperature"])
+    assert conf.clips == 60 and conf.level == 0.9 and 0 < conf.threshold <= 1
+    # 60% right at 97% confidence: a 90% set needs more than the top label on many clips
+    sets = conf.sets(np.array([[0.97] + [0.005] * 6]))
+    assert len(sets[0]) >= 1
 
 
 def _small_dataset2(tmp_path):

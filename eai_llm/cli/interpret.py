@@ -26,7 +26,7 @@ def cmd_interpret(clips: list, model: str | None = None, task: str = "emotion", 
                   no_explain: bool = False, max_new_tokens: int = 40, sample: bool = False, free: bool = False,
                   json_output: bool = False, dtype: Literal["auto", "float32", "bfloat16"] = "auto",
                   ungrounded: bool = False, out: str | None = None, threads: int | None = None,
-                  verbose: bool = False, no_progress: bool = False) -> int:
+                  verbose: bool = False, no_progress: bool = False, abstain_below: float | None = None) -> int:
     """Interpret clips: emotion label, probabilities and an explanation grounded in measured cues.
 
     clips: BVH, NPZ, NPY or CSV files, folders (searched recursively) or globs; several, a folder or --out
@@ -43,12 +43,14 @@ def cmd_interpret(clips: list, model: str | None = None, task: str = "emotion", 
     free: let the model name the label in its explanation instead of conditioning on the predicted label.
     json_output: print JSON (a batch: one JSON object per line).
     dtype: the LLM's precision: auto (bfloat16 where the CPU/GPU computes it natively, else float32).
-    ungrounded: let decoding state cue phrases the clip's measurements do not support (by default they are barred).
+    ungrounded: decode freely (by default the explanation is decoded inside its grammar, citing only the cue
+        phrases the clip's measurements support).
     out: write the batch report to this .csv or .jsonl file (atomically; one row per clip).
     threads: torch CPU threads per process (default: $OMP_NUM_THREADS when set, else the CPU cores divided by
         the number of processes).
     verbose: show the libraries' model-loading messages.
     no_progress: hide the progress bar of a batch.
+    abstain_below: answer "uncertain" (and explain nothing) when the top probability is below this (0 to 1).
     """
     # every argument is checked before the model loads
     report = check_report_path(out) if out else None
@@ -56,12 +58,14 @@ def cmd_interpret(clips: list, model: str | None = None, task: str = "emotion", 
     check_positive("max_new_tokens", max_new_tokens)
     check_positive("fps", fps)
     check_positive("interpolate_gaps", interpolate_gaps, allow_zero=True)
+    if abstain_below is not None and not 0.0 <= abstain_below <= 1.0:
+        raise UserError(f"--abstain-below {abstain_below}: expected a probability between 0 and 1")
     files = expand_inputs(list(clips))
     model_path, label_sets = model_dir_and_labels(model)
     check_task(model_path, label_sets, task)
     reader = dict(layout=layout, units=units, fps=fps, interpolate_gaps=interpolate_gaps)
     options = dict(explain=not no_explain, task=task, max_new_tokens=max_new_tokens, do_sample=sample,
-                   conditioned=not free, grounded=not ungrounded)
+                   conditioned=not free, grounded=not ungrounded, abstain_below=abstain_below)
     single = report is None and len(clips) == 1 and len(files) == 1 and Path(clips[0]).is_file()
     if layout:
         from ..skeleton.layouts import get_layout
@@ -176,7 +180,8 @@ def _row_line(r: dict) -> str:
 def format_result(res) -> str:
     """The human-readable result of one clip; warnings first, where they cannot be missed."""
     lines = [f"warning: {w}" for w in res.warnings]
-    lines.append(f"{res.task}: {res.label}")
+    lines.append(f"{res.task}: {res.label}" + (" (the top probability is below --abstain-below)" if res.abstained
+                                                else ""))
     for label, p in sorted(res.probabilities.items(), key=lambda kv: -kv[1]):
         own = f"   (LLM alone {res.llm_probabilities[label]:6.1%})" if res.llm_probabilities else ""
         lines.append(f"  {label:<14} {p:6.1%}{own}")
@@ -184,6 +189,8 @@ def format_result(res) -> str:
         llm_label = max(res.llm_probabilities, key=res.llm_probabilities.get)
         lines.append(f"the LLM's own reading: {llm_label} ({res.llm_probabilities[llm_label]:.1%}); "
                      "shipped: fused with the skeleton tokenizer's head and calibrated")
+    if res.prediction_set:
+        lines.append(f"{res.prediction_level:.0%} prediction set: {' or '.join(res.prediction_set)}")
     if res.explanation:
         lines.append(f"explanation: {res.explanation}")
         if res.faithfulness is not None:

@@ -197,6 +197,9 @@ def checks_markdown(result: "Interpretation") -> str:
         parts.append("every cue agrees with the emotion it is cited for" if result.plausible else
                      "**a cited cue does not fit the emotion it is cited for**")
     lines = [f"<small>Checked: {'; '.join(parts)}.</small>"] if parts else []
+    if getattr(result, "prediction_set", None):
+        lines.insert(0, f"**{result.prediction_level:.0%} prediction set:** {' or '.join(result.prediction_set)} "
+                        "(split conformal, calibrated on held-out content types).")
     if result.contrast:
         lines.insert(0, f"*{result.contrast[0].upper()}{result.contrast[1:]}.*")
     return "\n\n".join(lines)

@@ -35,7 +35,8 @@ from .metrics import EMOTION4, EMOTION7, classification_metrics, plot_confusion,
 from .report import write_report
 from .results import FoldResult, _calibrated, _calibrated_all, _fit_t, fold_temperatures, summarise
 
-__all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "heldout_temperature", "TARGETS"]
+__all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "heldout_temperature",
+           "heldout_conformal", "TARGETS"]
 
 _JOINT = ("-emotion-only", "-emotion-style", "-emotion-style2")
 SYSTEMS = ("cues-logreg", "tokenizer-linear", *(f"tokenizer-linear{v}" for v in (*_JOINT, "-no-semantic")), "llm",
@@ -333,6 +334,20 @@ def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "systems": summary, "targets": TARGETS}
     write_report(out, metrics)
     return metrics
+
+
+def heldout_conformal(out: str | Path, temperature: float, system: str = "llm", level: float = 0.9,
+                      method: str = "lac"):
+    """The bundled model's conformal calibration: the pooled held-out clip predictions of a loco run (each from a
+    model that never saw its content type), calibrated with ``temperature`` as the bundled model will be."""
+    from ..uncertainty import calibrate
+
+    results = [FoldResult.load(f) for f in sorted((Path(out) / "folds" / system).glob("*.json"))]
+    if not results:
+        raise FileNotFoundError(f"{Path(out) / 'folds' / system}: no fold results of a loco run")
+    probs = _calibrated(np.concatenate([np.asarray(r.probs) for r in results]), temperature)
+    y = [EMOTION7.index(l) for r in results for l in r.labels]
+    return calibrate(probs, y, level=level, method=method, source=f"{len(results)} loco folds, system {system}")
 
 
 def heldout_temperature(out: str | Path, system: str = "llm") -> dict:

@@ -64,6 +64,21 @@ def explanation_table(systems: dict) -> list[str]:
             "| --- | --- | --- | --- | --- | --- | --- | --- |", *rows]
 
 
+def conformal_table(systems: dict) -> list[str]:
+    """Empirical coverage and mean size of the 90% prediction sets, calibrated on the other folds."""
+    rows = []
+    for name, s in systems.items():
+        c = s.get("conformal")
+        if c:
+            rows.append(f"| {name} | " + " | ".join(f"{_fmt(c[m]['coverage'])} / {c[m]['mean_set_size']:.2f}"
+                                                   for m in ("lac", "aps")) + " |")
+    if not rows:
+        return []
+    level = next(s["conformal"]["level"] for s in systems.values() if s.get("conformal"))
+    return ["", f"Prediction sets at {level:.0%} (split conformal, each fold calibrated on the other folds' held-out "
+            "predictions): coverage / mean set size:", "", "| system | LAC | APS |", "| --- | --- | --- |", *rows]
+
+
 def write_report(out: Path, metrics: dict) -> None:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     systems = {k: v for k, v in metrics["systems"].items() if not is_rig_system(k)}
@@ -109,6 +124,7 @@ def write_report(out: Path, metrics: dict) -> None:
             met = value is not None and (value >= target if higher else value <= target)
             lines.append(f"| {name} | {_fmt(value, False)} | {'>=' if higher else '<='} {target} | {'yes' if met else 'NO'} |")
     lines += explanation_table(systems)
+    lines += conformal_table(systems)
     lines += joint_table(systems)
     lines += rig_table(metrics["systems"])
     lines += ["", "Figures: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.png"))), ""]

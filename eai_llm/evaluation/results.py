@@ -17,7 +17,7 @@ import numpy as np
 from .explanations import summarise_checks
 from .metrics import EMOTION4, EMOTION7, _softmax, classification_metrics, fit_temperature
 
-__all__ = ["FoldResult", "fold_temperatures", "summarise"]
+__all__ = ["FoldResult", "fold_temperatures", "conformal_summary", "summarise"]
 
 
 @dataclass
@@ -81,6 +81,33 @@ def _calibrated_all(results: list[FoldResult]) -> np.ndarray:
                            if r.probs])
 
 
+def conformal_summary(results: list[FoldResult], level: float = 0.9) -> dict | None:
+    """Coverage of split-conformal prediction sets by held-out content type: each fold's sets use a threshold
+    calibrated on the other folds' (calibrated) held-out predictions only, as :func:`fold_temperatures` does."""
+    from ..uncertainty import METHODS, calibrate, prediction_sets
+
+    folds = [r for r in results if r.probs]
+    if len(folds) < 2:
+        return None
+    temps = fold_temperatures(folds)
+    probs = [_calibrated(np.asarray(r.probs), t) for r, t in zip(folds, temps)]
+    ys = [np.array([EMOTION7.index(l) for l in r.labels]) for r in folds]
+    out = {"level": level}
+    for method in METHODS:
+        covered, sizes, per_group = [], [], {}
+        for i, r in enumerate(folds):
+            cal = calibrate(np.concatenate([p for j, p in enumerate(probs) if j != i]),
+                            np.concatenate([y for j, y in enumerate(ys) if j != i]), level=level, method=method)
+            sets = prediction_sets(probs[i], cal.threshold, method)
+            hit = [int(y) in s for y, s in zip(ys[i], sets)]
+            covered += hit
+            sizes += [len(s) for s in sets]
+            per_group[r.groups[0]] = float(np.mean(hit))
+        out[method] = {"coverage": float(np.mean(covered)), "mean_set_size": float(np.mean(sizes)),
+                       "per_group_coverage": per_group}
+    return out
+
+
 def summarise(results: list[FoldResult]) -> dict:
     """Pooled clip-level metrics over all folds (7- and 4-class, calibrated), explanation quality, per group."""
     probs = _calibrated_all(results)
@@ -106,6 +133,7 @@ def summarise(results: list[FoldResult]) -> dict:
             "explained": sum(e is not None for r in results for e in r.explanations),
             "label_consistency": float(np.mean(cons)) if cons else None,
             "explanation_checks": summarise_checks([c for r in results for c in (r.checks or [])]),
+            "conformal": conformal_summary(results),
             "temperatures": fold_temperatures(results), "seconds": float(sum(r.seconds for r in results)),
             # llm systems: fold files written before the dtype was recorded ran in float32
             "llm_dtype": sorted({r.dtype or "float32" for r in results})

@@ -220,7 +220,7 @@ class EmotionInterpreter:
                   max_new_tokens: int = 40, do_sample: bool = False, conditioned: bool = True,
                   grounded: bool = True, on_text: Callable[[str], None] | None = None,
                   on_classified: Callable[[Interpretation], None] | None = None,
-                  abstain_below: float | None = None) -> Interpretation:
+                  abstain_below: float | None = None, attribute: bool = True) -> Interpretation:
         """Interpret one clip (a :class:`SkeletonClip` or a path).
 
         ``conditioned``: the explanation continues the predicted label (else the model names the label itself).
@@ -231,11 +231,13 @@ class EmotionInterpreter:
         (before the explanation is generated); ``on_text`` then receives the explanation as it streams.
         ``abstain_below``: when the top probability is below it, the label is ``"uncertain"`` (``abstained``) and no
         explanation is written; the probabilities and the prediction set stay.
+        ``attribute``: with an explanation, also find which body parts, when, drove the reading (``attribution``;
+        one more batched scoring of 25 windows).
         """
         return self.interpret_batch([clip_or_path], explain=explain, task=task, layout=layout,
                                     max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
                                     grounded=grounded, on_text=on_text, on_classified=on_classified,
-                                    abstain_below=abstain_below)[0]
+                                    abstain_below=abstain_below, attribute=attribute)[0]
 
     def interpret_batch(self, clips: Sequence, *, explain: bool = True, task: str = "emotion",
                         layout: str | None = None, max_new_tokens: int = 40, do_sample: bool = False,
@@ -243,7 +245,7 @@ class EmotionInterpreter:
                         on_text: Callable[[str], None] | None = None,
                         on_classified: Callable[[Interpretation], None] | None = None,
                         progress=False, batch_size: int = 32, clips_per_step: int = 16,
-                        abstain_below: float | None = None) -> list[Interpretation]:
+                        abstain_below: float | None = None, attribute: bool = True) -> list[Interpretation]:
         """Interpret many clips (each a :class:`SkeletonClip` or a path) with one model.
 
         Clips are classified ``clips_per_step`` at a time, their windows scored together in batches of
@@ -269,7 +271,7 @@ class EmotionInterpreter:
                                              max_new_tokens=max_new_tokens, do_sample=do_sample,
                                              conditioned=conditioned, grounded=grounded, on_text=on_text,
                                              on_classified=on_classified, cues=kinematic_cues(clip),
-                                             abstain_below=abstain_below))
+                                             abstain_below=abstain_below, attribute=attribute))
                     bar.update(1)
         finally:
             if progress is True:      # a bar the caller passed stays theirs to close
@@ -277,7 +279,7 @@ class EmotionInterpreter:
         return results
 
     def _one(self, clip, wb, p, lp, labels, task, *, explain, max_new_tokens, do_sample, conditioned, grounded,
-             on_text, on_classified, cues, abstain_below=None) -> Interpretation:
+             on_text, on_classified, cues, abstain_below=None, attribute=True) -> Interpretation:
         mean = p.mean(axis=0)
         k = int(mean.argmax())
         timeline = [{"start_s": float(s / wb.fps), "end_s": float((s + int(m.sum())) / wb.fps),
@@ -302,8 +304,9 @@ class EmotionInterpreter:
 
             best = int(p[:, k].argmax())
             window = self._skel(wb, clip.layout.name).select(slice(best, best + 1))
-            res.attribution = body_part_attribution(self, window, label=res.label, labels=labels, task=task,
-                                                    window_start_s=float(wb.starts[best] / wb.fps))
+            if attribute:
+                res.attribution = body_part_attribution(self, window, label=res.label, labels=labels, task=task,
+                                                        window_start_s=float(wb.starts[best] / wb.fps))
             self._explain(res, window, labels, max_new_tokens=max_new_tokens, do_sample=do_sample,
                           conditioned=conditioned, grounded=grounded, on_text=on_text)
         return res

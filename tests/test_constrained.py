@@ -128,5 +128,7 @@ def test_interpreting_with_a_random_llm_gives_a_well_formed_explanation(tiny_mod
         assert parsed.ok and res.well_formed, res.raw_explanation
         assert res.faithfulness in (None, 1.0) and res.plausible is not False
         assert all(row["supported"] and row["applicable"] for row in res.evidence)
+    assert res.attribution and len(res.attribution["drops"]) == len(res.attribution["parts"])
+    assert interp.interpret(synthetic_clip("sad", seed=3), max_new_tokens=12, attribute=False).attribution is None
     ungrounded = interp.interpret(synthetic_clip("sad", seed=3), max_new_tokens=12, grounded=False)
     assert ungrounded.raw_explanation.startswith(f"Emotion: {ungrounded.label}. Explanation:")

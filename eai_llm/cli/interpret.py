@@ -153,7 +153,8 @@ def _rows(interp, files: list[str], reader: dict, options: dict, progress: bool)
                     done[path] = result_row(path, error=_error_text(err))
                     bar.update(1)
             try:
-                results = interp.interpret_batch([c for _, c in loaded], progress=bar, **options)
+                # a report row has no attribution: not computed for it
+                results = interp.interpret_batch([c for _, c in loaded], progress=bar, attribute=False, **options)
                 done.update((p, result_row(p, r)) for (p, _), r in zip(loaded, results))
             except Exception:  # noqa: BLE001 - one clip broke the chunk: redo it clip by clip to isolate it
                 for path, clip in loaded:

@@ -17,7 +17,7 @@ Systems compared on the same folds (clip-level predictions, window probabilities
   fold models scored by the LLM alone, which isolates what the variant does to the LLM).
 
 Each fold's predictions are saved under ``<out>/folds/<system>/<group>.json`` as soon as they exist, so an
-interrupted run continues where it stopped. Calibration uses training folds only (see :func:`fold_temperatures`).
+interrupted run continues where it stopped. Calibration uses training folds only (see :func:`.results.fold_temperatures`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 
 from .metrics import EMOTION4, EMOTION7, classification_metrics, plot_confusion, plot_reliability
 from .report import write_report
-from .results import FoldResult, _calibrated, _calibrated_all, _fit_t, fold_temperatures, summarise
+from .results import FoldResult, _calibrated, _calibrated_all, _fit_t, summarise
 
 __all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "heldout_temperature",
            "heldout_conformal", "TARGETS"]
@@ -172,7 +172,7 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     for r in test_recs:
         clip = test_clip(r.path) if test_clip else load_clip(r.path)
         res = interp.interpret(clip, explain=explain, conditioned=False, grounded=grounded,
-                               max_new_tokens=max_new_tokens)
+                               max_new_tokens=max_new_tokens, attribute=False)
         probs.append([res.probabilities[l] for l in EMOTION7])
         expl.append(res.raw_explanation)
         faith.append(res.faithfulness)

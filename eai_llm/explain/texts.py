@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 
 from .evidence import SUPPORT_Z, Claim, Selection, _strongest, applicable, select_claims, zscores
 from .vocabulary import (ARTICLE, CUE_PHRASES, DESPITE, EXPLANATION_PREFIX, NO_DEVIATION, NO_TYPICAL, READ_AS,
-                         TYPICAL, join_phrases, label_phrase, task_prefix)
+                         TYPICAL, correlate_table, join_phrases, label_phrase, task_prefix)
 
 __all__ = ["describe_movement", "explanation_text", "answer_text", "classify_question", "explain_question",
            "describe_question", "build_instructions", "NO_DEVIATION_DESCRIPTION"]
@@ -75,8 +75,6 @@ def explanation_text(label: str, claims: Sequence[Claim] | Selection, *, task: s
     if isinstance(claims, Selection):
         claims, against, typical = claims.support, claims.against, claims.typical
     if typical is None:
-        from .vocabulary import correlate_table
-
         typical = label in correlate_table(task)
     tail = label_phrase(label, task)
     if claims:

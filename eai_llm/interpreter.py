@@ -69,6 +69,11 @@ class Interpretation:
     prediction_set: list[str] | None = None
     prediction_level: float | None = None
     abstained: bool = False                 # interpret(abstain_below=p): the label is "uncertain"
+    # is the clip like the training clips? (eai_llm/ood.py) ood_score: the largest check, 1.0 = threshold;
+    # ood_components: each check's scaled value; when out, the reasons are in warnings and the explanation says so
+    in_distribution: bool | None = None
+    ood_score: float | None = None
+    ood_components: dict[str, float] | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,8 +113,9 @@ def _progress_bar(progress, total: int, desc: str):
 
 
 class EmotionInterpreter:
-    def __init__(self, model, cue_stats: dict, model_dir: Path | None = None, conformal=None):
+    def __init__(self, model, cue_stats: dict, model_dir: Path | None = None, conformal=None, ood_reference=None):
         self.model = model.eval()
+        self.ood_reference = ood_reference     # eai_llm.ood.CueReference of the training clips, or None
         self.cue_stats = cue_stats
         self.model_dir = model_dir
         self.config = model.config
@@ -131,9 +137,11 @@ class EmotionInterpreter:
         stats_file = path / "cue_stats.json"
         if not stats_file.is_file():
             raise FileNotFoundError(f"{stats_file}: missing (the cue statistics explanations are judged against)")
+        from .ood import CueReference
         from .uncertainty import ConformalCalibration
 
-        return cls(model, json.loads(stats_file.read_text()), path, ConformalCalibration.load(path))
+        return cls(model, json.loads(stats_file.read_text()), path, ConformalCalibration.load(path),
+                   CueReference.load(path))
 
     @property
     def label_sets(self) -> dict[str, list[str]]:
@@ -292,6 +300,7 @@ class EmotionInterpreter:
                              llm_probabilities=None if lp is None else dict(zip(labels, map(float, lp.mean(axis=0)))),
                              warnings=[str(w) for w in meta_warnings], layout=clip.layout.name,
                              duration_s=round(float(clip.duration), 3))
+        self._assess(res, clip, cues)
         if self.conformal is not None and task == "emotion":
             res.prediction_set = [labels[i] for i in self.conformal.sets(mean[None])[0]]
             res.prediction_level = self.conformal.level
@@ -310,6 +319,16 @@ class EmotionInterpreter:
             self._explain(res, window, labels, max_new_tokens=max_new_tokens, do_sample=do_sample,
                           conditioned=conditioned, grounded=grounded, on_text=on_text)
         return res
+
+    def _assess(self, res: Interpretation, clip, cues: dict[str, float]) -> None:
+        from .ood import assess
+
+        report = assess(clip, cues, self.ood_reference)
+        res.in_distribution, res.ood_score = report.in_distribution, round(report.score, 4)
+        res.ood_components = report.components
+        if not report.in_distribution:
+            res.warnings.append(f"out of distribution (score {report.score:.2f}, threshold 1.00): the reading is "
+                                f"unreliable; " + "; ".join(report.reasons))
 
     def what_if(self, clip_or_path, cues: Sequence[str], *, targets: dict[str, float] | None = None,
                 task: str = "emotion"):
@@ -346,6 +365,8 @@ class EmotionInterpreter:
         res.faithfulness = T.faithfulness(explanation or "", res.all_cues, self.cue_stats)
         res.well_formed, res.plausible = check.well_formed, check.plausible
         res.explanation = T.annotate(explanation, res.all_cues, self.cue_stats) if explanation else None
+        if res.explanation and res.in_distribution is False:
+            res.explanation += " (unreliable reading: the clip is out of distribution)"
         other = runner_up(res.probabilities)
         res.contrast = T.contrast_text(res.label, other, res.all_cues, self.cue_stats, task=res.task) if other else None
 

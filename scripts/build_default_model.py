@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 LIMIT_MB = 30.0
-PARTS = ("config.json", "skeleton_tokenizer", "projector.safetensors", "adapter", "cue_stats.json", "training.json")
+PARTS = ("config.json", "skeleton_tokenizer", "projector.safetensors", "adapter", "cue_stats.json", "training.json", "ood.json")
 
 
 def size_mb(path: Path) -> float:
@@ -44,12 +44,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature-from", metavar="EVAL_DIR",
                         help="a loco run (`eai-llm evaluate --out EVAL_DIR`) of the same recipe: its pooled held-out "
                              "predictions set the bundled model's temperature (written to calibration.json)")
+    parser.add_argument("--ood-only", action="store_true",
+                        help="only (re)write the bundled model's ood.json (the out-of-distribution reference) from "
+                             "the recipe's training clips; nothing else is touched")
     args = parser.parse_args(argv)
 
     from eai_llm.interpreter import BUNDLED_DIR
     from eai_llm.training.recipe import load_recipe
 
     recipe = load_recipe(args.config)
+    if args.ood_only:
+        from eai_llm.training.train import ood_reference
+
+        ref = ood_reference(recipe, progress=True)
+        ref.save(BUNDLED_DIR)
+        print(f"{BUNDLED_DIR / 'ood.json'}: {len(ref.points)} training clips, cue-space threshold "
+              f"{ref.threshold:.2f} (margin {ref.margin:.2f})")
+        return 0
     model_dir = recipe.resolve(recipe.output_dir) / "model"
     if not args.skip_train:
         from eai_llm.training.train import train

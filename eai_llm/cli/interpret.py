@@ -192,6 +192,9 @@ def format_result(res) -> str:
                      "shipped: fused with the skeleton tokenizer's head and calibrated")
     if res.prediction_set:
         lines.append(f"{res.prediction_level:.0%} prediction set: {' or '.join(res.prediction_set)}")
+    if res.ood_score is not None:
+        lines.append(f"in distribution: {'yes' if res.in_distribution else 'NO'} (out-of-distribution score "
+                     f"{res.ood_score:.2f}, threshold 1.00)")
     if res.explanation:
         lines.append(f"explanation: {res.explanation}")
         if res.faithfulness is not None:

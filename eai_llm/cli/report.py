@@ -18,7 +18,7 @@ REPORT_SUFFIXES = (".csv", ".jsonl")
 
 #: The fields of one report row (CSV: probabilities become one ``p_<label>`` / ``llm_p_<label>`` column each).
 ROW_FIELDS = ("source", "label", "probabilities", "llm_probabilities", "explanation", "cues", "faithfulness",
-              "duration_s", "layout", "warnings", "error")
+              "duration_s", "layout", "in_distribution", "ood_score", "warnings", "error")
 
 _GLOB_CHARS = set("*?[")
 
@@ -65,12 +65,14 @@ def result_row(source: str, res=None, error: str | None = None) -> dict:
     return {"source": source, "label": res.label, "probabilities": res.probabilities,
             "llm_probabilities": res.llm_probabilities, "explanation": res.explanation, "cues": res.cues,
             "faithfulness": res.faithfulness, "duration_s": res.duration_s, "layout": res.layout,
+            "in_distribution": res.in_distribution, "ood_score": res.ood_score,
             "warnings": list(res.warnings), "error": error}
 
 
 def _csv_text(rows: list[dict], labels: list[str]) -> str:
     header = (["source", "label"] + [f"p_{l}" for l in labels] + [f"llm_p_{l}" for l in labels]
-              + ["explanation", "cues", "faithfulness", "duration_s", "layout", "warnings", "error"])
+              + ["explanation", "cues", "faithfulness", "duration_s", "layout", "in_distribution", "ood_score",
+                 "warnings", "error"])
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header)
@@ -79,7 +81,9 @@ def _csv_text(rows: list[dict], labels: list[str]) -> str:
         w.writerow([r["source"], r["label"] or ""]
                    + [_num(probs.get(l)) for l in labels] + [_num(llm.get(l)) for l in labels]
                    + [r["explanation"] or "", json.dumps(r["cues"]) if r["cues"] else "", _num(r["faithfulness"]),
-                      _num(r["duration_s"]), r["layout"] or "", "; ".join(r["warnings"] or []), r["error"] or ""])
+                      _num(r["duration_s"]), r["layout"] or "",
+                      "" if r["in_distribution"] is None else str(bool(r["in_distribution"])).lower(),
+                      _num(r["ood_score"]), "; ".join(r["warnings"] or []), r["error"] or ""])
     return buf.getvalue()
 
 

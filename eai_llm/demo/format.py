@@ -202,6 +202,11 @@ def checks_markdown(result: "Interpretation") -> str:
                         "(split conformal, calibrated on held-out content types).")
     if result.contrast:
         lines.insert(0, f"*{result.contrast[0].upper()}{result.contrast[1:]}.*")
+    if getattr(result, "ood_score", None) is not None:
+        lines.append(f"<small>Out-of-distribution score {result.ood_score:.2f} (threshold 1.00): "
+                     + ("like the training clips." if result.in_distribution else
+                        "**unlike the training clips: the reading is unreliable** (see the warning above).")
+                     + "</small>")
     return "\n\n".join(lines)
 
 

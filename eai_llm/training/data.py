@@ -65,7 +65,8 @@ def _synthetic_records(src: DataSource, recipe: TrainRecipe, labels: list[str]):
     return records_from_folders(root)
 
 
-def load_source(src: DataSource, recipe: TrainRecipe, *, progress: bool = True) -> WindowArrays:
+def source_records(src: DataSource, recipe: TrainRecipe) -> list:
+    """The clip records of one data source, the recipe's excluded groups left out."""
     from ..data import datasets as D
 
     if src.kind == "bandai":
@@ -82,6 +83,13 @@ def load_source(src: DataSource, recipe: TrainRecipe, *, progress: bool = True) 
     records = [r for r in records if r.group not in set(recipe.exclude_groups)]
     if not records:
         raise ValueError(f"data source {src.name!r}: no clips left (after excluding groups {recipe.exclude_groups})")
+    return records
+
+
+def load_source(src: DataSource, recipe: TrainRecipe, *, progress: bool = True) -> WindowArrays:
+    from ..data import datasets as D
+
+    records = source_records(src, recipe)
     cfg = recipe.model
     ds = D.build_window_dataset(records, fps=cfg.data.fps, window=cfg.tokenizer.window, stride=cfg.data.stride,
                                 cache_dir=recipe.resolve(recipe.cache_dir) / "windows", progress=progress)

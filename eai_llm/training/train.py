@@ -32,8 +32,9 @@ from ..tokenizer.mgst import SkeletonTokenizer
 from .augment import augment_batch
 from .checkpoint import (MANIFEST, CheckpointError, find_checkpoint, load_checkpoint, recipe_hash, save_checkpoint,
                          trim_log, verify_manifest, write_manifest)
+from ..ood import OOD_FILE
 from .data import (WindowArrays, alignment_text, class_names, cue_stats_of, instruction, label_vocabulary,
-                   load_sources, mirror_batch, reexpress_batch, write_json)
+                   load_sources, mirror_batch, reexpress_batch, source_records, write_json)
 from .recipe import TrainRecipe
 
 __all__ = ["train"]
@@ -384,6 +385,15 @@ def hub_datasets(recipe: TrainRecipe) -> list[str]:
     return [BANDAI_DATASET] if any(s.kind == "bandai" for s in recipe.sources) else []
 
 
+def ood_reference(recipe: TrainRecipe, *, progress: bool = False):
+    """The out-of-distribution cue reference (:mod:`eai_llm.ood`) of the recipe's training clips (every source, its
+    excluded groups left out; a file in several sources counts once)."""
+    from ..ood import reference_from_records
+
+    records = [r for s in recipe.sources for r in source_records(s, recipe)]
+    return reference_from_records(records, source=", ".join(s.name for s in recipe.sources), progress=progress)
+
+
 # ---- the whole run ------------------------------------------------------------------------------------
 def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -> Path:
     """Run stage 1 then stage 2 and write ``<output_dir>/model``. Returns that path."""
@@ -431,7 +441,9 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
             "wall_seconds": time.perf_counter() - t_start,
             "datasets": hub_datasets(recipe), "recipe_sha256": recipe_hash(recipe_key(recipe, 2)),
         }
-        model.save_pretrained(target, extras={"cue_stats.json": stats, "training.json": meta})
+        ood = ood_reference(recipe, progress=progress)
+        model.save_pretrained(target, extras={"cue_stats.json": stats, "training.json": meta,
+                                              OOD_FILE: ood.to_dict()})
         accelerator.print(f"model written to {target}")
     accelerator.wait_for_everyone()
     accelerator.end_training()

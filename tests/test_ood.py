@@ -139,3 +139,15 @@ def test_the_interpreter_reports_in_distribution_and_warns_when_out(tiny_model, 
     (model / OOD_FILE).unlink()                        # an older model folder: the geometric checks still run
     old = EmotionInterpreter.from_pretrained(model).interpret(walk, explain=False)
     assert old.ood_score is not None and "motion" not in old.ood_components
+
+
+def test_the_demo_says_when_a_reading_is_unreliable():
+    from types import SimpleNamespace
+
+    from eai_llm.demo.format import checks_markdown, warnings_markdown
+
+    base = dict(well_formed=None, plausible=None, prediction_set=None, contrast=None)
+    out = checks_markdown(SimpleNamespace(**base, ood_score=3.0, in_distribution=False))
+    assert "score 3.00" in out and "reading is unreliable" in out
+    assert "like the training clips." in checks_markdown(SimpleNamespace(**base, ood_score=0.3, in_distribution=True))
+    assert "out of distribution" in warnings_markdown(["out of distribution (score 3.00, threshold 1.00): x"])

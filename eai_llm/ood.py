@@ -37,7 +37,7 @@ import numpy as np
 from .skeleton.clip import SkeletonClip
 from .skeleton.cues import CUES
 from .skeleton.layouts import UNIFIED, UNIFIED_CORE_JOINTS
-from .skeleton.unify import to_unified
+from .skeleton.unify import body_height, to_unified
 
 __all__ = ["OodReport", "CueReference", "assess", "fit_cue_reference", "OOD_FILE", "BONE_HEIGHT_RANGE_M",
            "MAX_MISSING_CORE", "BONE_CV_LIMIT", "MIN_MOTION_M", "THRESHOLD_MARGIN", "SCORE_CAP"]
@@ -75,17 +75,12 @@ def _cap(x: float) -> float:
     return float(min(SCORE_CAP, x)) if math.isfinite(x) else SCORE_CAP
 
 
-def _seg(pos: np.ndarray, a: str, b: str) -> np.ndarray:
-    return np.linalg.norm(pos[:, _U[a]] - pos[:, _U[b]], axis=-1)
-
-
 def _body_size(pos: np.ndarray, mask: np.ndarray, meta: dict) -> tuple[float, str] | None:
     if meta.get("units_unclear"):
         return 1.0, "the reader could not tell the length units (see its warning)"
     if not all(mask[_U[a]] and mask[_U[b]] for a, b in _CHAIN):
         return None
-    med = {ab: float(np.median(_seg(pos, *ab))) for ab in _CHAIN}
-    height = 1.1 * (sum(med[ab] for ab in _CHAIN[:4]) / 2 + med[_CHAIN[4]] + med[_CHAIN[5]])
+    height = body_height(pos)          # the quantity clips are normalised by (its 1.0 fallback is for < 1 mm)
     lo, hi = BONE_HEIGHT_RANGE_M
     centre = math.sqrt(lo * hi)
     score = _cap(abs(math.log(height / centre)) / math.log(hi / centre) if height > 0 else math.inf)

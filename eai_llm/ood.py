@@ -6,7 +6,9 @@ Five checks, each scaled so that **1.0 is its threshold**; ``ood_score`` is the 
 - ``body_size``: the bone-chain height (both legs hip-knee-ankle averaged, pelvis-neck-head, +10%: the quantity
   :func:`eai_llm.skeleton.unify.body_height` normalises by) against :data:`BONE_HEIGHT_RANGE_M`. Real Bandai Namco
   actors measure 1.36-1.40 m on it (about 0.81 of standing height), so the range (0.8, 1.9) m covers standing
-  heights of about 1.0-2.35 m; a body 23 cm tall scores 3.5. A reader that marked the units unclear scores 1 too;
+  heights of about 1.0-2.35 m. The score is the log distance from the range's geometric centre (1.23 m) over
+  that of its ends: real actors score about 0.3, a body 23 cm tall about 4.3. A reader that marked the units
+  unclear scores 1 too;
 - ``coverage``: unified core joints (:data:`~eai_llm.skeleton.layouts.UNIFIED_CORE_JOINTS`, 15) the rig does not
   map, divided by :data:`MAX_MISSING_CORE` (3). Every built-in layout maps all of them;
 - ``bone_stretch``: the largest coefficient of variation over frames of a mapped bone's length (bones of a mean
@@ -19,9 +21,11 @@ Five checks, each scaled so that **1.0 is its threshold**; ``ood_score`` is the 
 - ``motion``: the distance in kinematic-cue space to the nearest training clip, over the threshold fitted on the
   training clips (:class:`CueReference`, saved as ``ood.json`` in the model folder; the check is skipped without
   one). The 22 cues of :mod:`eai_llm.skeleton.cues` are robust-standardised (median, IQR / 1.349 of the training
-  clips; a missing cue counts as the median); the threshold is :data:`THRESHOLD_MARGIN` (1.1) times the largest
-  distance of a training clip to its nearest training clip *of another content type* (group), so that content
-  types unlike the rest of training are known territory by construction, fitted on training clips only.
+  clips; a missing cue counts as the median); the threshold is a margin times the largest distance of a training
+  clip to its nearest training clip *of another content type* (group), so that content types unlike the rest of
+  training are known territory by construction. The margin is :data:`THRESHOLD_MARGIN` (1.1) or, when an inner
+  leave-one-group-out over the training clips asks for more, the largest ratio it finds (:func:`_threshold`);
+  everything is fitted on training clips only.
 """
 
 from __future__ import annotations

@@ -241,3 +241,45 @@ def test_loco_reexpressed_rigs_and_dataset2_in_every_fold(real_data, tmp_path):
     row = next(l for l in report.splitlines() if l.startswith("| tokenizer-linear |") and "(" in l)
     assert row.count("%") == 4
     assert main([*args, "--systems", "llm", "--reexpress", "smpl_99"]) == 2    # unknown layout: a one-line error
+
+
+@pytest.mark.realdata
+def test_loco_uncertainty_systems_share_one_ensemble(real_data, tmp_path):
+    """-mcdropout and -ensemble score the full recipe's fold tokenizers; -student learns from that very ensemble
+    (its teachers linked, not retrained); the report compares them with NLL, Brier and both ECEs."""
+    from pathlib import Path
+
+    from eai_llm.cli import main
+    from eai_llm.evaluation.results import FoldResult
+
+    tiny = Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml"
+    src = json.dumps([{"name": "emotion", "kind": "bandai", "task": "emotion", "path": str(real_data)}])
+    out = tmp_path / "eval"
+    args = ["evaluate", "--data", str(real_data), "--out", str(out), "--config", str(tiny), "--no-explain",
+            "--groups", "dash", "--ensemble-size", "2", "--override", f"sources={src}", "stage1.epochs=1",
+            "model.tokenizer.dropout=0.2", f"cache_dir={tmp_path / 'cache'}"]
+    assert main([*args, "--systems", "tokenizer-linear", "tokenizer-linear-mcdropout", "tokenizer-linear-ensemble"]) == 0
+    full = out / "runs" / "full" / "dash"
+    assert (full / "teachers" / "1" / "checkpoints" / "stage1_tokenizer" / "model.safetensors").is_file()
+    assert not (full / "teachers" / "0").exists()           # member 0 is the recipe's own tokenizer
+    single = FoldResult.load(out / "folds" / "tokenizer-linear" / "dash.json")
+    ens = FoldResult.load(out / "folds" / "tokenizer-linear-ensemble" / "dash.json")
+    mc = FoldResult.load(out / "folds" / "tokenizer-linear-mcdropout" / "dash.json")
+    assert np.allclose(ens.member_probs[0], single.probs)   # the same weights, read the same way
+    assert not np.allclose(ens.member_probs[1], single.probs) and not np.allclose(mc.probs, single.probs)
+    assert np.allclose(np.mean(ens.member_probs, 0), ens.probs)
+    teacher_log = full / "teachers" / "1" / "log.jsonl"
+    before = teacher_log.read_text()
+    assert main([*args, "--systems", "tokenizer-linear-student", "tokenizer-linear-ensemble"]) == 0
+    student = out / "runs" / "student" / "dash"
+    assert (student / "teachers" / "0").resolve() == full.resolve() and (student / "teachers" / "1").is_symlink()
+    assert teacher_log.read_text() == before                # the teachers were read back, not trained again
+    recipe = json.loads((student / "checkpoints" / "stage1_tokenizer" / "recipe.json").read_text())
+    assert recipe["stage1"]["distill_members"] == 2 and recipe["stage1"]["distill_weight"] == 0.5
+    systems = json.loads((out / "metrics.json").read_text())["systems"]
+    m = systems["tokenizer-linear-student"]["7class"]
+    assert m["n"] == 7 and m["nll"] > 0 and 0 <= m["brier"] <= 2 and m["ece_mass10_ci95"][0] <= m["ece_mass10_ci95"][1]
+    assert systems["tokenizer-linear-ensemble"]["members"]["members"] == 2
+    report = (out / "report.md").read_text()
+    assert "ECE 10 equal-mass bins" in report and "one member (2 seeds" in report
+    assert main([*args, "--systems", "tokenizer-linear-ensemble", "--ensemble-size", "1"]) == 2

@@ -14,7 +14,7 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
                  protocol: Literal["loco", "holdout"] = "loco", systems: list | None = None,
                  groups: list | None = None, override: list | None = None, no_explain: bool = False,
                  max_new_tokens: int = 40, dtype: Literal["auto", "float32", "bfloat16"] = "auto",
-                 reexpress: list | None = None, verbose: bool = False) -> int:
+                 reexpress: list | None = None, ensemble_size: int = 5, verbose: bool = False) -> int:
     """Evaluate: leave-one-content-type-out (train per fold from --config) or holdout (a trained --model).
 
     data: the evaluation clips (a Bandai-style folder; holdout also takes one subfolder per label).
@@ -22,13 +22,14 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
     model: holdout: the model directory (default: the bundled model).
     config: loco: the recipe trained on every fold (e.g. configs/default.yaml with --override stage2.max_steps=120).
     protocol: loco (train per fold) or holdout (score a trained model).
-    systems: loco: any of cues-logreg, tokenizer-linear[-emotion-only|-no-semantic], llm[-emotion-only|-no-semantic|-no-spatio-temporal][-unfused], llm-ungrounded, llm-unfused-ungrounded (-unfused: the LLM's label scores alone; default: cues-logreg, the tokenizer-linear ones, llm).
+    systems: loco: any of cues-logreg, tokenizer-linear[-emotion-only|-emotion-style|-emotion-style2|-no-semantic|-mcdropout|-ensemble|-student], llm[-emotion-only|-emotion-style|-emotion-style2|-no-semantic|-no-spatio-temporal|-student][-unfused], llm-ungrounded, llm-unfused-ungrounded (-unfused: the LLM's label scores alone; -mcdropout: dropout on at test time; -ensemble: a deep ensemble of tokenizers; -student: the tokenizer distilled from that ensemble; default: cues-logreg, the tokenizer-linear ones, llm).
     groups: loco: only these held-out content types (default: all).
     override: recipe overrides for every fold, e.g. stage2.max_steps=100.
     no_explain: skip explanation generation (no faithfulness / consistency).
     max_new_tokens: explanation length limit.
     dtype: the LLM's precision when predicting (auto: bfloat16 where native, else float32).
     reexpress: loco: also score the held-out clips re-expressed in these smaller layouts (h36m_17 kinect_v2 emotion_gait_16) with the same fold models.
+    ensemble_size: loco: members of tokenizer-linear-ensemble and teachers of the -student systems (seeds s, s+1, ...).
     verbose: show the libraries' model-loading messages.
     """
     from ..evaluation.evaluate import evaluate_holdout, evaluate_loco
@@ -38,6 +39,8 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
     if config and not Path(config).is_file():
         raise UserError(f"{config}: recipe not found")
     check_positive("max_new_tokens", max_new_tokens)
+    if ensemble_size < 2:
+        raise UserError(f"evaluate: --ensemble-size must be >= 2, got {ensemble_size}")
     from ..configutil import check_overrides
     from ..training.recipe import TrainRecipe
 
@@ -50,7 +53,7 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
         kwargs = {"systems": systems} if systems else {}
         metrics = evaluate_loco(data, out, config=config, groups=groups, overrides=override or [],
                                 explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype,
-                                reexpress=reexpress or [], **kwargs)
+                                reexpress=reexpress or [], ensemble_size=ensemble_size, **kwargs)
     elif protocol == "holdout":
         metrics = evaluate_holdout(data, model, out, explain=not no_explain, max_new_tokens=max_new_tokens, dtype=dtype)
     else:

@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .metrics import EMOTION4, EMOTION7, classification_metrics, plot_confusion, plot_reliability
+from .probe import fold_recipe, tokenizer_fold
 from .report import write_report
 from .results import FoldResult, _calibrated, _calibrated_all, _fit_t, summarise
 
@@ -39,9 +40,14 @@ __all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout
            "heldout_conformal", "TARGETS"]
 
 _JOINT = ("-emotion-only", "-emotion-style", "-emotion-style2")
-SYSTEMS = ("cues-logreg", "tokenizer-linear", *(f"tokenizer-linear{v}" for v in (*_JOINT, "-no-semantic")), "llm",
+# uncertainty (issue 13): -mcdropout / -ensemble score the full recipe's fold tokenizers differently (probe.py);
+# -student is the recipe variant whose tokenizer is distilled from that ensemble (training/distill.py)
+_UNCERTAINTY = ("-mcdropout", "-ensemble", "-student")
+SYSTEMS = ("cues-logreg", "tokenizer-linear",
+           *(f"tokenizer-linear{v}" for v in (*_JOINT, "-no-semantic", *_UNCERTAINTY)), "llm",
            "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded",
-           *(f"llm{v}{u}" for v in (*_JOINT, "-no-semantic", "-no-spatio-temporal") for u in ("", "-unfused")))
+           *(f"llm{v}{u}" for v in (*_JOINT, "-no-semantic", "-no-spatio-temporal", "-student")
+             for u in ("", "-unfused")))
 # where a fold run keeps its stage-1 tokenizer (training/train.py: stage1_tokenizer)
 STAGE1 = Path("checkpoints") / "stage1_tokenizer"
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
@@ -84,59 +90,6 @@ def _cues_logreg(records, cues, test_group: str) -> FoldResult:
                       time.perf_counter() - t0)
 
 
-def _fold_recipe(recipe_path: Path, data: Path, group: str, out: Path, overrides: Sequence[str]):
-    """The recipe for one fold: its Bandai sources read the evaluated folder, the held-out group is excluded."""
-    from ..training.recipe import load_recipe
-
-    out.mkdir(parents=True, exist_ok=True)
-    recipe = load_recipe(recipe_path, [*overrides, f"exclude_groups=[{json.dumps(group)}]",
-                                       f"output_dir={json.dumps(str(out.resolve()))}"])
-    for src in recipe.sources:
-        if src.kind == "bandai":
-            src.path = str(Path(data).resolve())
-    return recipe
-
-
-def _tokenizer_linear(recipe_path: Path, data: Path, records, test_group: str, out: Path,
-                      overrides: Sequence[str], test_clip: Callable | None = None) -> FoldResult:
-    """Stage 1 only on the fold's training data; the tokenizer's linear head scores the held-out windows
-    (``test_clip(path)`` reads a held-out clip, e.g. re-expressed in a smaller rig; default ``load_clip``)."""
-    import torch
-
-    t0 = time.perf_counter()
-    recipe = _fold_recipe(recipe_path, data, test_group, out, overrides)
-    from accelerate import Accelerator
-
-    from ..training.train import stage1_tokenizer
-
-    # resume=True: the llm system of this fold (or an earlier run) may have trained it with the same recipe
-    tok, _ = stage1_tokenizer(recipe, out, Accelerator(cpu=True), resume=True, progress=False)
-    emo = [tok.config.labels.index(l) for l in EMOTION7]
-
-    def clip_probs(recs, read=None) -> np.ndarray:
-        from ..skeleton.io import load_clip
-        from ..skeleton.unify import prepare_windows
-
-        rows = []
-        for r in recs:
-            clip = (read or load_clip)(r.path)
-            wb = prepare_windows(clip, fps=recipe.model.data.fps, window=tok.config.window, stride=recipe.model.data.stride)
-            with torch.no_grad():
-                out_ = tok(torch.as_tensor(wb.positions), torch.as_tensor(wb.frame_mask),
-                           torch.as_tensor(np.broadcast_to(wb.joint_mask, (len(wb), wb.joint_mask.shape[0])).copy()),
-                           tok.layout_ids([clip.layout.name] * len(wb)), with_heads=True)
-            rows.append(torch.softmax(out_.logits[:, emo], -1).mean(0).numpy())
-        return np.stack(rows)
-
-    train_recs = [r for r in records if r.group != test_group]
-    test_recs = [r for r in records if r.group == test_group]
-    t = _fit_t(clip_probs(train_recs), [EMOTION7.index(r.label) for r in train_recs])
-    p = clip_probs(test_recs, test_clip)
-    n = len(test_recs)
-    return FoldResult([r.clip_id for r in test_recs], [test_group] * n, [r.label for r in test_recs], p.tolist(), t,
-                      [None] * n, [None] * n, [None] * n, time.perf_counter() - t0)
-
-
 def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, overrides: Sequence[str], explain: bool,
          max_new_tokens: int, dtype: str = "auto", grounded: bool = True, fused: bool = True,
          test_clip: Callable | None = None) -> FoldResult:
@@ -147,7 +100,7 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     from .explanations import check_record
 
     t0 = time.perf_counter()
-    recipe = _fold_recipe(recipe_path, data, test_group, out, overrides)
+    recipe = fold_recipe(recipe_path, data, test_group, out, overrides)
     model_dir = out / "model"
     if not (model_dir / "config.json").is_file():
         for old in out.glob("train_temperature*.json"):   # of an earlier model in this folder
@@ -210,12 +163,13 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
                                             "tokenizer-linear-no-semantic", "llm"),
                   groups: Sequence[str] | None = None, overrides: Sequence[str] = (), explain: bool = True,
                   max_new_tokens: int = 40, dtype: str = "auto", reexpress: Sequence[str] = (),
-                  log: Callable[[str], None] = print) -> dict:
+                  ensemble_size: int = 5, log: Callable[[str], None] = print) -> dict:
     """Leave-one-content-type-out over the emotion clips of a Bandai-style folder; writes the report into ``out``.
 
     ``reexpress``: smaller layouts (e.g. ``h36m_17``, ``kinect_v2``, ``emotion_gait_16``); each trained system is
     also scored on every fold's held-out clips re-expressed in each layout (``<system>@<layout>``: the same fold
-    models, labels only, see :mod:`eai_llm.evaluation.rigs`), reported as a table "full rig vs each layout"."""
+    models, labels only, see :mod:`eai_llm.evaluation.rigs`), reported as a table "full rig vs each layout".
+    ``ensemble_size``: the members of ``tokenizer-linear-ensemble`` and the teachers of the ``-student`` systems."""
     from .rigs import check_layouts, rig_reader
     from .variants import variant_overrides
 
@@ -237,7 +191,9 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
     cues = _clip_cues(records) if "cues-logreg" in systems else []
     # each variant changes the recipe; a tokenizer-linear system and the llm system of the same variant share one
     # run folder per fold, so the llm reuses the stage-1 tokenizer the linear head was read from (same folds, same weights)
-    variants = variant_overrides(config)
+    if ensemble_size < 2:
+        raise ValueError(f"ensemble_size must be >= 2, got {ensemble_size}")
+    variants = variant_overrides(config, ensemble_size=ensemble_size)
     summary: dict = {}
     for system in systems:
         base, variant = next(((b, system[len(b):]) for b in ("tokenizer-linear", "llm") if system.startswith(b)),
@@ -245,12 +201,14 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
         # inference switches only (the same trained fold models): -unfused = the LLM's label scores alone,
         # -ungrounded = decoding may state unsupported cue phrases
         grounded, fused = "-ungrounded" not in variant, "-unfused" not in variant
-        variant = variant.replace("-ungrounded", "").replace("-unfused", "")
+        kind = next((k for k in ("mcdropout", "ensemble") if variant == f"-{k}"), "single")
+        variant = "" if kind != "single" else variant.replace("-ungrounded", "").replace("-unfused", "")
         if system == "cues-logreg":
             res = _run_folds(system, groups, out, lambda g: _cues_logreg(records, cues, g), log)
         elif base == "tokenizer-linear":
-            res = _run_folds(system, groups, out, lambda g, v=variant: _tokenizer_linear(
-                Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]]), log)
+            res = _run_folds(system, groups, out, lambda g, v=variant: tokenizer_fold(
+                Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]],
+                kind=kind, members=ensemble_size), log)
         else:
             res = _run_folds(system, groups, out, lambda g, v=variant, gr=grounded, fu=fused: _llm(
                 Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]], explain,
@@ -259,9 +217,9 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
         for layout in reexpress if base in ("tokenizer-linear", "llm") else ():
             name, read = f"{system}@{layout}", rig_reader(layout)
             if base == "tokenizer-linear":
-                lres = _run_folds(name, groups, out, lambda g, v=variant: _tokenizer_linear(
+                lres = _run_folds(name, groups, out, lambda g, v=variant: tokenizer_fold(
                     Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]],
-                    read), log)
+                    read, kind=kind, members=ensemble_size), log)
             else:
                 lres = _run_folds(name, groups, out, lambda g, v=variant, gr=grounded, fu=fused: _llm(
                     Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]],
@@ -293,7 +251,23 @@ def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[st
     if (variant_overrides and all(o.split("=", 1)[0] in stage2_only for o in variant_overrides)
             and (shared / "model.safetensors").is_file() and not own.exists()):
         shutil.copytree(shared, own)
+    if any(o.startswith("stage1.distill_members=") for o in variant_overrides):
+        _share_teachers(out / "runs" / "full" / group, folder, int(next(
+            o.split("=", 1)[1] for o in variant_overrides if o.startswith("stage1.distill_members="))))
     return folder
+
+
+def _share_teachers(full: Path, folder: Path, members: int) -> None:
+    """A student variant's teachers are the full recipe's fold ensemble (teacher 0 = the full recipe's own
+    tokenizer, teacher i = its ``teachers/<i>``): linked, so they are trained once for the ensemble and the student."""
+    from ..training.distill import teacher_dir
+
+    for i in range(members):
+        target, link = (full if i == 0 else teacher_dir(full, i)).resolve(), teacher_dir(folder, i)
+        if not link.exists() and not link.is_symlink():
+            target.mkdir(parents=True, exist_ok=True)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target, target_is_directory=True)
 
 
 def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path, *, explain: bool = True,

@@ -62,6 +62,48 @@ def expected_calibration_error(probs: np.ndarray, y: Sequence[int], bins: int = 
     return float(ece)
 
 
+def ece_equal_mass(probs: np.ndarray, y: Sequence[int], bins: int = 10) -> float:
+    """ECE over ``bins`` equal-mass confidence bins (each holds about the same number of clips; the clips sorted by
+    confidence and split into ``bins`` runs), weighted by bin size. Less biased than equal-width bins when the
+    confidences crowd into a few bins."""
+    probs = np.asarray(probs, float)
+    conf = probs.max(1)
+    correct = (probs.argmax(1) == np.asarray(y, int)).astype(float)
+    order = np.argsort(conf, kind="stable")
+    return float(sum(len(b) / len(conf) * abs(correct[b].mean() - conf[b].mean())
+                     for b in np.array_split(order, min(bins, len(conf))) if len(b)))
+
+
+def negative_log_likelihood(probs: np.ndarray, y: Sequence[int]) -> float:
+    probs = np.asarray(probs, float)
+    return float(-np.log(np.clip(probs[np.arange(len(probs)), np.asarray(y, int)], 1e-12, None)).mean())
+
+
+def brier_score(probs: np.ndarray, y: Sequence[int]) -> float:
+    """Mean over clips of the squared distance between the probability vector and the one-hot true label."""
+    probs = np.asarray(probs, float)
+    onehot = np.eye(probs.shape[1])[np.asarray(y, int)]
+    return float(((probs - onehot) ** 2).sum(1).mean())
+
+
+def bootstrap_interval(stat, probs: np.ndarray, y: Sequence[int], *, resamples: int = 2000, seed: int = 0,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat(probs, y)`` over clips resampled with replacement."""
+    probs, y = np.asarray(probs, float), np.asarray(y, int)
+    gen = np.random.default_rng(seed)
+    vals = [stat(probs[i], y[i]) for i in gen.integers(0, len(y), size=(resamples, len(y)))]
+    a = (1 - level) / 2
+    return float(np.quantile(vals, a)), float(np.quantile(vals, 1 - a))
+
+
+def uncertainty_metrics(probs: np.ndarray, y: Sequence[int]) -> dict:
+    """NLL, Brier, ECE (10 equal-mass and 15 equal-width bins) and bootstrap 95% intervals of both ECEs."""
+    return {"nll": negative_log_likelihood(probs, y), "brier": brier_score(probs, y),
+            "ece_mass10": ece_equal_mass(probs, y), "ece_mass10_ci95": list(bootstrap_interval(ece_equal_mass, probs, y)),
+            "ece_width15": expected_calibration_error(probs, y),
+            "ece_width15_ci95": list(bootstrap_interval(expected_calibration_error, probs, y))}
+
+
 def _softmax(x: np.ndarray) -> np.ndarray:
     x = x - x.max(1, keepdims=True)
     e = np.exp(x)

@@ -11,7 +11,7 @@ from pathlib import Path
 from .metrics import EMOTION7
 from .rigs import is_rig_system, rig_table
 
-__all__ = ["write_report", "joint_table", "explanation_table"]
+__all__ = ["write_report", "joint_table", "explanation_table", "uncertainty_table"]
 
 
 def _fmt(x, pct: bool = True) -> str:
@@ -79,6 +79,31 @@ def conformal_table(systems: dict) -> list[str]:
             "predictions): coverage / mean set size:", "", "| system | LAC | APS |", "| --- | --- | --- |", *rows]
 
 
+def uncertainty_table(systems: dict) -> list[str]:
+    """Accuracy, NLL, Brier and both ECEs with bootstrap intervals (calibrated as the systems table is); an
+    ensemble also gets a row for its members one by one (mean +- SD over seeds)."""
+    rows = []
+    for name, s in systems.items():
+        m = s["7class"]
+        if "nll" not in m:
+            continue
+        (a, b), (c, d) = m["ece_mass10_ci95"], m["ece_width15_ci95"]
+        rows.append(f"| {name} | {_fmt(m['accuracy'])} | {m['nll']:.3f} | {m['brier']:.3f} | "
+                    f"{m['ece_mass10']:.3f} ({a:.3f}–{b:.3f}) | {m['ece_width15']:.3f} ({c:.3f}–{d:.3f}) |")
+        e = s.get("members")
+        if e:
+            rows.append(f"| {name}: one member ({e['members']} seeds, mean ± SD) | "
+                        f"{_fmt(e['accuracy_mean'])} ± {100 * e['accuracy_sd']:.1f} | {e['nll_mean']:.3f} ± "
+                        f"{e['nll_sd']:.3f} | {e['brier_mean']:.3f} ± {e['brier_sd']:.3f} | {e['ece_mass10_mean']:.3f} ± "
+                        f"{e['ece_mass10_sd']:.3f} | {e['ece_width15_mean']:.3f} ± {e['ece_width15_sd']:.3f} |")
+    if not rows:
+        return []
+    return ["", "Uncertainty (7 classes, calibrated with the other folds' temperature; ECE with a bootstrap 95% "
+            "interval over clips):", "",
+            "| system | accuracy | NLL | Brier | ECE 10 equal-mass bins | ECE 15 equal-width bins |",
+            "| --- | --- | --- | --- | --- | --- |", *rows]
+
+
 def write_report(out: Path, metrics: dict) -> None:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     systems = {k: v for k, v in metrics["systems"].items() if not is_rig_system(k)}
@@ -125,6 +150,7 @@ def write_report(out: Path, metrics: dict) -> None:
             lines.append(f"| {name} | {_fmt(value, False)} | {'>=' if higher else '<='} {target} | {'yes' if met else 'NO'} |")
     lines += explanation_table(systems)
     lines += conformal_table(systems)
+    lines += uncertainty_table(systems)
     lines += joint_table(systems)
     lines += rig_table(metrics["systems"])
     lines += ["", "Figures: " + ", ".join(f"`{p.name}`" for p in sorted(out.glob("*.png"))), ""]

@@ -15,9 +15,9 @@ from typing import Sequence
 import numpy as np
 
 from .explanations import summarise_checks
-from .metrics import EMOTION4, EMOTION7, _softmax, classification_metrics, fit_temperature
+from .metrics import EMOTION4, EMOTION7, _softmax, classification_metrics, fit_temperature, uncertainty_metrics
 
-__all__ = ["FoldResult", "fold_temperatures", "conformal_summary", "summarise"]
+__all__ = ["FoldResult", "fold_temperatures", "conformal_summary", "member_summary", "summarise"]
 
 
 @dataclass
@@ -35,6 +35,7 @@ class FoldResult:
     seconds: float
     dtype: str | None = None           # the LLM's precision at prediction time (llm systems)
     checks: list[dict | None] | None = None   # per clip: the explanation checked (evaluation/explanations.py)
+    member_probs: list | None = None   # ensembles: (members, n, 7) each member's uncalibrated clip probabilities
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +109,26 @@ def conformal_summary(results: list[FoldResult], level: float = 0.9) -> dict | N
     return out
 
 
+def member_summary(results: list[FoldResult]) -> dict | None:
+    """An ensemble's members one by one (each calibrated as :func:`summarise` does): mean and SD over members of
+    accuracy, NLL, Brier and ECE, i.e. what a single model of a random seed would have scored."""
+    from dataclasses import replace
+
+    folds = [r for r in results if r.probs]
+    if not folds or any(r.member_probs is None for r in folds):
+        return None
+    y = [EMOTION7.index(l) for r in folds for l in r.labels]
+    rows = []
+    for m in range(len(folds[0].member_probs)):
+        probs = _calibrated_all([replace(r, probs=r.member_probs[m]) for r in folds])
+        u = uncertainty_metrics(probs, y)
+        rows.append({"accuracy": float(np.mean(probs.argmax(1) == np.asarray(y))), "nll": u["nll"],
+                     "brier": u["brier"], "ece_mass10": u["ece_mass10"], "ece_width15": u["ece_width15"]})
+    return {"members": len(rows), "per_member": rows,
+            **{f"{k}_mean": float(np.mean([r[k] for r in rows])) for k in rows[0]},
+            **{f"{k}_sd": float(np.std([r[k] for r in rows], ddof=1)) if len(rows) > 1 else 0.0 for k in rows[0]}}
+
+
 def summarise(results: list[FoldResult]) -> dict:
     """Pooled clip-level metrics over all folds (7- and 4-class, calibrated), explanation quality, per group."""
     probs = _calibrated_all(results)
@@ -119,6 +140,7 @@ def summarise(results: list[FoldResult]) -> dict:
     m7["ece_uncalibrated"] = classification_metrics(raw, y7, EMOTION7)["ece"]
     own = np.concatenate([_calibrated(np.asarray(r.probs), r.temperature) for r in results if r.probs])
     m7["ece_train_clip_temperature"] = classification_metrics(own, y7, EMOTION7)["ece"]
+    m7.update(uncertainty_metrics(probs, y7))
     keep = [i for i, l in enumerate(labels) if l in EMOTION4]
     p4 = _restrict(probs[keep], EMOTION7, EMOTION4)
     m4 = classification_metrics(p4, [EMOTION4.index(labels[i]) for i in keep], EMOTION4)
@@ -133,7 +155,7 @@ def summarise(results: list[FoldResult]) -> dict:
             "explained": sum(e is not None for r in results for e in r.explanations),
             "label_consistency": float(np.mean(cons)) if cons else None,
             "explanation_checks": summarise_checks([c for r in results for c in (r.checks or [])]),
-            "conformal": conformal_summary(results),
+            "conformal": conformal_summary(results), "members": member_summary(results),
             "temperatures": fold_temperatures(results), "seconds": float(sum(r.seconds for r in results)),
             # llm systems: fold files written before the dtype was recorded ran in float32
             "llm_dtype": sorted({r.dtype or "float32" for r in results})

@@ -9,7 +9,8 @@ the same recipe with parts taken out:
 - ``-emotion-style2``: + dataset-2's style task: stage 1 starts from the recipe's pretrained tokenizer (when it
   has one: dataset-2 enters through it, trained once for all folds) and trains on the emotion sources; stage 2
   also asks dataset-2's questions;
-- ``-no-semantic`` / ``-no-spatio-temporal``: without one of the two token granularities.
+- ``-no-semantic`` / ``-no-spatio-temporal``: without one of the two token granularities;
+- ``-student``: the same recipe with its tokenizer distilled from ``ensemble_size`` teachers (training/distill.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 __all__ = ["variant_overrides", "VARIANTS"]
 
-VARIANTS = ("", "-emotion-only", "-emotion-style", "-emotion-style2", "-no-semantic", "-no-spatio-temporal")
+VARIANTS = ("", "-emotion-only", "-emotion-style", "-emotion-style2", "-no-semantic", "-no-spatio-temporal", "-student")
 
 
 def _recipe(config) -> dict:
@@ -40,7 +41,7 @@ def _mixture(data: dict, tasks: set[str]) -> list[str]:
     return out
 
 
-def variant_overrides(config: str | Path | None) -> dict[str, list[str]]:
+def variant_overrides(config: str | Path | None, ensemble_size: int = 5) -> dict[str, list[str]]:
     """Variant suffix -> its recipe overrides (empty lists when there is no recipe)."""
     data = _recipe(config) if config else None
     mix = (lambda tasks: _mixture(data, tasks)) if data is not None else (lambda tasks: [])
@@ -51,4 +52,5 @@ def variant_overrides(config: str | Path | None) -> dict[str, list[str]]:
         "-emotion-style2": mix({"emotion", "style2"}),
         "-no-semantic": ["model.tokenizer.use_semantic=false"],
         "-no-spatio-temporal": ["model.tokenizer.use_spatio_temporal=false"],
+        "-student": [f"stage1.distill_members={ensemble_size}"],
     }

@@ -84,6 +84,10 @@ class Stage1Settings:
     init_from: str | None = None
     # the names of the sources stage 1 trains on (default: all); stage 2 still draws from every source
     sources: list[str] | None = None
+    # self-distillation (training/distill.py; Deng et al. 2021): >= 2 = train this many teachers (seeds seed,
+    # seed+1, ...), then the tokenizer as their student on the teachers' mean probabilities; 0 = off
+    distill_members: int = 0
+    distill_weight: float = 0.5               # student loss: weight of the soft-label term (1 - it: the hard labels)
 
 
 @dataclass
@@ -192,6 +196,9 @@ def recipe_from_dict(data: dict, *, base_dir: str | Path = ".", source: str = "<
         if unknown or not stage1.sources:
             raise ValueError(f"{source}: stage1.sources must name some of the data sources {names}, got "
                              f"{stage1.sources}")
+    if stage1.distill_members == 1 or stage1.distill_members < 0 or not 0 <= stage1.distill_weight <= 1:
+        raise ValueError(f"{source}: stage1.distill_members must be 0 (off) or >= 2 and stage1.distill_weight in "
+                         f"[0, 1], got {stage1.distill_members} and {stage1.distill_weight}")
     try:
         return TrainRecipe(model=model, sources=sources, stage1=stage1, stage2=stage2, base_dir=str(base_dir), **data)
     except ValueError as err:

@@ -78,6 +78,9 @@ def recipe_key(recipe: TrainRecipe, stage: int) -> dict:
     for k in ("init_from", "sources"):   # unset: the key of recipes from before these existed
         if key["stage1"].get(k) is None:
             key["stage1"].pop(k, None)
+    if not key["stage1"].get("distill_members"):   # no distillation: the key of recipes from before it existed
+        key["stage1"].pop("distill_members", None)
+        key["stage1"].pop("distill_weight", None)
     if recipe.stage1.init_from:          # the pretrained weights themselves, not only their path
         from .pretrained import pretrained_sha256
 
@@ -131,7 +134,10 @@ def stage1_sources(recipe: TrainRecipe, sources: list[WindowArrays]) -> list[Win
 
 
 def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, accelerator, out: Path,
-                 progress: bool = True) -> SkeletonTokenizer:
+                 progress: bool = True, soft_targets: np.ndarray | None = None) -> SkeletonTokenizer:
+    """Stage 1 on the windows of ``stage1_sources``. ``soft_targets`` (windows x labels, in that order: the
+    teachers' mean probabilities, training/distill.py) make it a student: its classification loss is
+    ``distill_weight`` x the cross-entropy with them + the rest x the hard-label loss."""
     s1 = recipe.stage1
     sources = stage1_sources(recipe, sources)
     labels = label_vocabulary(sources)
@@ -162,6 +168,8 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
     layout_ids = tokenizer.layout_ids(layout_names)
     y = torch.tensor([labels.index(c) for s in sources for c in class_names(s)])
     n = len(pos)
+    if soft_targets is not None and soft_targets.shape != (n, len(labels)):
+        raise ValueError(f"soft targets of shape {soft_targets.shape} for {n} windows and {len(labels)} labels")
     opt = torch.optim.AdamW(tokenizer.parameters(), lr=s1.lr, weight_decay=s1.weight_decay)
     per_proc = max(2, s1.batch_size // accelerator.num_processes)
     steps_per_epoch = max(1, n // (per_proc * accelerator.num_processes))
@@ -196,6 +204,9 @@ def train_stage1(recipe: TrainRecipe, sources: list[WindowArrays], stats: dict, 
             yy = y[idx].to(dev)
             loss_c = contrastive_loss(aligned, text_emb[idx].to(dev), yy, s1.temperature)
             loss_y = F.cross_entropy(logits, yy, label_smoothing=s1.label_smoothing)
+            if soft_targets is not None:
+                soft = -(torch.as_tensor(soft_targets[idx], device=dev) * F.log_softmax(logits, -1)).sum(-1).mean()
+                loss_y = (1 - s1.distill_weight) * loss_y + s1.distill_weight * soft
             loss = s1.contrastive_weight * loss_c + s1.classification_weight * loss_y
             opt.zero_grad(set_to_none=True)
             accelerator.backward(loss)
@@ -235,11 +246,17 @@ def stage1_tokenizer(recipe: TrainRecipe, out: Path, accelerator, *, resume: boo
         for k in STAGE2_ONLY_TOKENIZER_KEYS:
             setattr(tokenizer.config, k, getattr(recipe.model.tokenizer, k))
         return tokenizer, json.loads(speed_file.read_text()) if speed_file.is_file() else {}
+    out.mkdir(parents=True, exist_ok=True)
     trim_log(out / "log.jsonl", accelerator, lambda row: False)     # stage 1 starts over: so does its log
     if sources is None:
         sources = load_sources(recipe, progress=progress and accelerator.is_main_process)
-    tokenizer = train_stage1(recipe, sources, cue_stats_of(sources) if stats is None else stats, accelerator, out,
-                             progress)
+    stats = cue_stats_of(sources) if stats is None else stats
+    soft = None
+    if recipe.stage1.distill_members:
+        from .distill import teacher_probabilities
+
+        soft = teacher_probabilities(recipe, out, accelerator, sources, stats, resume=resume, progress=progress)
+    tokenizer = train_stage1(recipe, sources, stats, accelerator, out, progress, soft_targets=soft)
     speed = getattr(tokenizer, "stage1_speed", {})
     if accelerator.is_main_process:
         from ..model.folder import new_temp_dir, publish

@@ -132,3 +132,22 @@ def test_interpreting_with_a_random_llm_gives_a_well_formed_explanation(tiny_mod
     assert interp.interpret(synthetic_clip("sad", seed=3), max_new_tokens=12, attribute=False).attribution is None
     ungrounded = interp.interpret(synthetic_clip("sad", seed=3), max_new_tokens=12, grounded=False)
     assert ungrounded.raw_explanation.startswith(f"Emotion: {ungrounded.label}. Explanation:")
+
+
+def test_at_least_two_supported_cues_when_the_clip_has_them(tokenizer):
+    stats = _stats()
+    three = _cues(walking_speed=-2.0, head_pitch=2.5, step_length=-1.5)
+    one = _cues(head_pitch=2.5)
+    for seed in range(12):
+        text = _run(explanation_automaton(tokenizer, EMOTIONS, three, stats, label="sad"), tokenizer,
+                    random.Random(seed)).strip()
+        assert 2 <= len(T.parse_explanation(text, EMOTIONS).support) <= 3, text
+        text = _run(explanation_automaton(tokenizer, EMOTIONS, one, stats, label="sad"), tokenizer,
+                    random.Random(seed)).strip()
+        assert text == "head bowed, typical of sadness.", text
+    # the shortest complete explanation counts the two cues it must cite
+    auto = explanation_automaton(tokenizer, EMOTIONS, three, stats, label="sad")
+    two = len(tokenizer(" slow pace and head bowed, typical of sadness.", add_special_tokens=False)["input_ids"])
+    assert auto.shortest() >= two - 2
+    loose = ExplanationAutomaton([plan_explanation("sad", three, stats)], auto._encode, min_support=1)
+    assert loose.shortest() < auto.shortest()

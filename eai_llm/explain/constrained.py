@@ -8,7 +8,9 @@ still possible may be chosen. So the model still chooses which supported cues to
 where to stop, but it cannot emit anything else:
 
 - ``support`` cues: supported, applicable and agreeing with the label (for a label without correlates: its
-  supported, applicable deviations), each at most once, at most ``max_support``;
+  supported, applicable deviations), each at most once, at most ``max_support``, and at least ``min_support``
+  when the clip has that many (the label phrase may only follow then: issue 12, "at least two when the clip has
+  them"; the model still picks which ones);
 - ``against`` cues (after "despite"): supported, applicable cues contrary to the label, at most ``max_against``;
 - the label phrase of the answer's label; "no measured cue is typical of ..." only when nothing agrees;
 - a token budget: a piece is allowed only if the explanation can still be finished within ``max_new_tokens``.
@@ -69,12 +71,13 @@ class ExplanationAutomaton:
     """
 
     def __init__(self, plans: Sequence[ExplanationPlan], encode: Callable[[str], Sequence[int]], *,
-                 heads: Mapping[str, str] | None = None, lead: str = " ", max_support: int = 3, max_against: int = 1):
+                 heads: Mapping[str, str] | None = None, lead: str = " ", max_support: int = 3, max_against: int = 1,
+                 min_support: int = 2):
         self.plans = {p.label: p for p in plans}
         if not self.plans or (heads is None and len(self.plans) != 1):
             raise ValueError("one plan, or several plans with a head text each")
         self.heads, self.lead = heads, lead
-        self.max_support, self.max_against = max_support, max_against
+        self.max_support, self.max_against, self.min_support = max_support, max_against, min_support
         self._encode = functools.lru_cache(maxsize=None)(lambda text: tuple(encode(text)))
         self._pieces: dict[_Node, list[tuple[tuple[int, ...], _Node]]] = {}
         self._min_left: dict[tuple, int] = {}
@@ -86,6 +89,10 @@ class ExplanationAutomaton:
         if node not in self._pieces:
             self._pieces[node] = [(ids, nxt) for text, nxt in self._texts(node) if (ids := self._encode(text))]
         return self._pieces[node]
+
+    def _need(self, label: str) -> int:
+        """Support cues the label's explanation must cite before its label phrase."""
+        return min(self.min_support, self.max_support, len(self.plans[label].support))
 
     def _start(self) -> _Node:
         return _Node(HEAD) if self.heads is not None else _Node(START, next(iter(self.plans)))
@@ -110,20 +117,24 @@ class ExplanationAutomaton:
                     continue
                 if node.state == START and p.support:     # "no measured cue ..." only when nothing can be cited
                     continue
+                if node.state == "support" and node.n_support < self._need(node.label):
+                    continue
                 out.append((lead + step.literal + p.label_phrase, replace(node, state=step.to)))
             else:
                 out.append((lead + step.literal, replace(node, state=step.to)))
         return out
 
     def min_left(self, node: _Node) -> int:
-        """A lower bound on the tokens needed to finish from ``node`` (cue use and counts ignored)."""
-        key = (node.state, node.label)
+        """A lower bound on the tokens needed to finish from ``node`` (which cues were used is ignored; the count
+        of support cues only up to the minimum still to cite)."""
         if node.state == DONE:
             return 0
+        k = min(node.n_support, self._need(node.label)) if node.label is not None else 0
+        key = (node.state, node.label, k)
         if key not in self._min_left:
             self._min_left[key] = 10 ** 6       # cycles (cue lists) cannot lower the bound
-            best = min((len(ids) + self.min_left(nxt) for ids, nxt in self.pieces(_Node(node.state, node.label))),
-                       default=10 ** 6)
+            best = min((len(ids) + self.min_left(nxt) for ids, nxt in
+                        self.pieces(_Node(node.state, node.label, n_support=k))), default=10 ** 6)
             self._min_left[key] = best
         return self._min_left[key]
 

@@ -51,6 +51,16 @@ def test_bootstrap_interval_brackets_the_statistic_and_narrows_with_more_clips()
     assert set(m) == {"nll", "brier", "ece_mass10", "ece_mass10_ci95", "ece_width15", "ece_width15_ci95"}
 
 
+def test_mutual_information_is_zero_when_members_agree():
+    from eai_llm.evaluation.disagreement import mutual_information
+
+    same = np.tile([[[0.7, 0.2, 0.1]]], (4, 3, 1))
+    assert np.allclose(mutual_information(same), 0)
+    split = np.array([[[0.98, 0.01, 0.01]], [[0.01, 0.98, 0.01]]])
+    uncertain_but_agreeing = np.array([[[0.5, 0.49, 0.01]], [[0.5, 0.49, 0.01]]])
+    assert mutual_information(split)[0] > 0.5 > mutual_information(uncertain_but_agreeing)[0]
+
+
 def test_recipe_checks_the_distillation_settings(tmp_path):
     with pytest.raises(ValueError, match="distill_members must be 0"):
         load_recipe(TINY, ["stage1.distill_members=1"])

@@ -283,3 +283,12 @@ def test_loco_uncertainty_systems_share_one_ensemble(real_data, tmp_path):
     report = (out / "report.md").read_text()
     assert "ECE 10 equal-mass bins" in report and "one member (2 seeds" in report
     assert main([*args, "--systems", "tokenizer-linear-ensemble", "--ensemble-size", "1"]) == 2
+    # the fold ensembles' disagreement scored as an out-of-distribution signal
+    from eai_llm.evaluation.disagreement import evaluate_disagreement
+
+    d = evaluate_disagreement(real_data, out / "runs" / "full", tmp_path / "dis", members=2, groups=["dash"],
+                              fps=10.0, synthetic_per_class=1, progress=False)
+    assert d["real_clips"] == 7 and 0 <= d["auroc"]["mutual_information"] <= 1
+    assert "procedural" in d["per_kind"] and "| all |" in (tmp_path / "dis" / "disagreement.md").read_text()
+    with pytest.raises(FileNotFoundError, match="ensemble member not trained"):
+        evaluate_disagreement(real_data, out / "runs" / "full", tmp_path / "dis", members=3, groups=["dash"])

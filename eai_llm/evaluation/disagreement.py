@@ -1,0 +1,100 @@
+"""Does a deep ensemble's disagreement tell foreign clips from real ones? (Issue 13: "a student ensemble that
+detects out-of-domain inputs"; Deng et al. 2021.)
+
+On the leave-one-content-type-out folds of `eai-llm evaluate`, each fold's ensemble (the recipe's tokenizer and
+its teachers, :mod:`.probe`) scores its held-out real clips (in distribution), the same clips in each of
+:data:`.ood.CORRUPTIONS`, and the procedural clips of :mod:`eai_llm.data.synthetic` (out). Two scores per clip:
+
+- ``mutual_information``: H(mean of the members) - mean of the members' H (the members' disagreement, the
+  epistemic part of the uncertainty; Depeweg et al. 2018);
+- ``max_prob``: 1 - the ensemble's top probability (total uncertainty, the baseline).
+
+Reported: the AUROC of each score, over all out clips and per kind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .metrics import EMOTION7
+from .ood import CORRUPTIONS, auroc, corrupt
+
+__all__ = ["mutual_information", "evaluate_disagreement"]
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(np.clip(p, 1e-12, None))).sum(-1)
+
+
+def mutual_information(member_probs: np.ndarray) -> np.ndarray:
+    """(members, clips, classes) -> (clips,): entropy of the mean minus the mean entropy (>= 0)."""
+    p = np.asarray(member_probs, float)
+    return np.maximum(_entropy(p.mean(0)) - _entropy(p).mean(0), 0.0)
+
+
+def _fold_members(run: Path, members: int) -> list:
+    from ..tokenizer.mgst import SkeletonTokenizer
+    from ..training.distill import teacher_dir
+
+    stage1 = Path("checkpoints") / "stage1_tokenizer"
+    folders = [run / stage1, *(teacher_dir(run, i) / stage1 for i in range(1, members))]
+    missing = [str(f) for f in folders if not (f / "model.safetensors").is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: ensemble member not trained (run `eai-llm evaluate --systems "
+                                "tokenizer-linear-ensemble` on these folds first)")
+    return [SkeletonTokenizer.from_pretrained(f).eval() for f in folders]
+
+
+def evaluate_disagreement(data: str | Path, runs: str | Path, out: str | Path, *, members: int = 5,
+                          groups: Sequence[str] | None = None, fps: float = 20.0, stride: int = 16,
+                          synthetic_per_class: int = 2, progress: bool = True) -> dict:
+    """Score every fold's held-out clips, their corruptions and procedural clips with the fold's ensemble
+    (``runs/<group>`` as `eai-llm evaluate` leaves them: ``<out>/runs/full``); write ``disagreement.json/.md``."""
+    from tqdm.auto import tqdm
+
+    from ..data.datasets import records_from_bandai
+    from ..data.synthetic import CONTENTS, EMOTIONS, synthetic_clip
+    from .probe import clip_probabilities
+
+    records = records_from_bandai(data, "emotion", balance_normal=True)
+    groups = list(groups or sorted({r.group for r in records}))
+    procedural = [synthetic_clip(emotion, seconds=6.0, seed=1000 + e * 97 + s, content=content)
+                  for e, emotion in enumerate(EMOTIONS) for content in CONTENTS for s in range(synthetic_per_class)]
+    rows: list[dict] = []
+    from ..skeleton.io import load_clip
+
+    for g in tqdm(groups, desc="folds", unit="fold", disable=not progress):
+        toks = _fold_members(Path(runs) / g, members)
+        held = [load_clip(r.path) for r in records if r.group == g]
+        sets = [("real", held)] + [(k, [corrupt(c, k, seed=i * 31 + j) for i, c in enumerate(held)])
+                                   for j, k in enumerate(CORRUPTIONS)] + [("procedural", procedural)]
+        for kind, clips in sets:
+            p = clip_probabilities(toks, clips, fps=fps, stride=stride, labels=EMOTION7)
+            for mi, top in zip(mutual_information(p), p.mean(0).max(1)):
+                rows.append({"fold": g, "kind": kind, "mutual_information": float(mi), "max_prob": float(1 - top)})
+    return _report(rows, Path(out), members)
+
+
+def _report(rows: list[dict], out: Path, members: int) -> dict:
+    scores = ("mutual_information", "max_prob")
+    real = {s: [r[s] for r in rows if r["kind"] == "real"] for s in scores}
+    kinds = sorted({r["kind"] for r in rows} - {"real"}, key=lambda k: (k == "procedural", k))
+    result = {"members": members, "real_clips": len(real[scores[0]]),
+              "auroc": {s: auroc(real[s], [r[s] for r in rows if r["kind"] != "real"]) for s in scores},
+              "per_kind": {k: {s: auroc(real[s], [r[s] for r in rows if r["kind"] == k]) for s in scores}
+                           for k in kinds}}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "disagreement.json").write_text(json.dumps({**result, "rows": rows}, indent=1))
+    lines = [f"# Ensemble disagreement as an out-of-distribution score ({members} members per fold)", "",
+             f"{result['real_clips']} real held-out clips (in) against their corruptions and procedural clips (out), "
+             "each fold's ensemble scoring its own held-out clips. AUROC (1.0 = every out clip scores above every "
+             "in clip, 0.5 = chance):", "", "| out kind | mutual information | 1 - top probability |",
+             "| --- | --- | --- |",
+             f"| all | {result['auroc']['mutual_information']:.3f} | {result['auroc']['max_prob']:.3f} |"]
+    lines += [f"| {k} | {v['mutual_information']:.3f} | {v['max_prob']:.3f} |" for k, v in result["per_kind"].items()]
+    (out / "disagreement.md").write_text("\n".join(lines) + "\n")
+    return result

@@ -85,7 +85,7 @@ def cmd_pretrain_tokenizer(*, config: str, out: str, override: list | None = Non
     from ..training.data import load_sources
     from ..training.pretrained import last_epoch_accuracy, write_tokenizer_artifact
     from ..training.recipe import TrainRecipe, apply_overrides, load_recipe
-    from ..training.train import stage1_sources, stage1_tokenizer
+    from ..training.stage1 import stage1_sources, stage1_tokenizer
 
     try:
         check_overrides(TrainRecipe, override or [])

@@ -48,7 +48,7 @@ SYSTEMS = ("cues-logreg", "tokenizer-linear",
            "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded",
            *(f"llm{v}{u}" for v in (*_JOINT, "-no-semantic", "-no-spatio-temporal", "-student")
              for u in ("", "-unfused")))
-# where a fold run keeps its stage-1 tokenizer (training/train.py: stage1_tokenizer)
+# where a fold run keeps its stage-1 tokenizer (training/stage1.py: stage1_tokenizer)
 STAGE1 = Path("checkpoints") / "stage1_tokenizer"
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
 
@@ -243,7 +243,7 @@ def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[st
     """The fold's run folder of a recipe variant. A variant that only changes what stage 1 does not depend on
     (STAGE2_ONLY_TOKENIZER_KEYS) starts from the full recipe's stage-1 tokenizer of the fold, so only the LLM's
     input differs."""
-    from ..training.train import STAGE2_ONLY_TOKENIZER_KEYS
+    from ..training.runs import STAGE2_ONLY_TOKENIZER_KEYS
 
     folder = out / "runs" / (variant.lstrip("-") or "full") / group
     stage2_only = {f"model.tokenizer.{k}" for k in STAGE2_ONLY_TOKENIZER_KEYS}

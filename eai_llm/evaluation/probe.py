@@ -89,7 +89,7 @@ def _members(recipe, out: Path, members: int) -> list:
 
     from ..training.data import cue_stats_of, load_sources
     from ..training.distill import teacher_dir, train_teachers
-    from ..training.train import stage1_tokenizer
+    from ..training.stage1 import stage1_tokenizer
 
     acc = Accelerator(cpu=True)
     missing = [i for i in range(members)
@@ -111,7 +111,7 @@ def tokenizer_fold(recipe_path: Path, data: Path, records, test_group: str, out:
     from accelerate import Accelerator
 
     from ..skeleton.io import load_clip
-    from ..training.train import stage1_tokenizer
+    from ..training.stage1 import stage1_tokenizer
 
     if kind not in KINDS:
         raise ValueError(f"unknown tokenizer system kind {kind!r}; known: {KINDS}")

@@ -7,7 +7,7 @@ With ``stage1.distill_members = K`` (>= 2), stage 1 first trains (or resumes) K 
 distillation and with the seeds ``seed, seed + 1, ...`` (so each has its own head initialisation, window order,
 augmentation and crops), each in ``<out>/teachers/<i>``. Their head probabilities on every stage-1 training window
 (eval mode, so with test-time mirroring when the recipe uses it), averaged over the teachers, are the student's
-soft labels (:func:`train.train_stage1`'s ``soft_targets``). One generation; the teachers are also the deep
+soft labels (:func:`.stage1.train_stage1`'s ``soft_targets``). One generation; the teachers are also the deep
 ensemble that `eai-llm evaluate --systems tokenizer-linear-ensemble` scores.
 """
 
@@ -39,7 +39,7 @@ def teacher_dir(out: Path, i: int) -> Path:
 def train_teachers(recipe: TrainRecipe, out: Path, accelerator, sources: list[WindowArrays], stats: dict, *,
                    members: int, resume: bool, progress: bool = True, first: int = 0) -> list:
     """Teachers ``first .. members - 1`` of ``recipe`` (trained, or read back when ``resume`` finds them)."""
-    from .train import stage1_tokenizer
+    from .stage1 import stage1_tokenizer
 
     teachers = []
     for i in range(first, members):
@@ -77,7 +77,7 @@ def ensemble_window_probabilities(tokenizers: Sequence, sources: Sequence[Window
 def teacher_probabilities(recipe: TrainRecipe, out: Path, accelerator, sources: list[WindowArrays], stats: dict, *,
                           resume: bool, progress: bool = True) -> np.ndarray:
     """The soft labels of ``recipe``'s student: its teachers' mean probabilities on the stage-1 windows."""
-    from .train import stage1_sources
+    from .stage1 import stage1_sources
 
     teachers = train_teachers(recipe, out, accelerator, sources, stats, members=recipe.stage1.distill_members,
                               resume=resume, progress=progress)

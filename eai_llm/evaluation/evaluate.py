@@ -251,9 +251,9 @@ def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[st
     if (variant_overrides and all(o.split("=", 1)[0] in stage2_only for o in variant_overrides)
             and (shared / "model.safetensors").is_file() and not own.exists()):
         shutil.copytree(shared, own)
-    if any(o.startswith("stage1.distill_members=") for o in variant_overrides):
-        _share_teachers(out / "runs" / "full" / group, folder, int(next(
-            o.split("=", 1)[1] for o in variant_overrides if o.startswith("stage1.distill_members="))))
+    members = next((int(o.split("=", 1)[1]) for o in variant_overrides if o.startswith("stage1.distill_members=")), 0)
+    if members:
+        _share_teachers(out / "runs" / "full" / group, folder, members)
     return folder
 
 

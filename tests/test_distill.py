@@ -104,3 +104,34 @@ def test_student_learns_the_teachers_mean_and_stage1_trains_teachers_first(tmp_p
     # soft targets of the wrong shape are refused
     with pytest.raises(ValueError, match="soft targets of shape"):
         train_stage1(recipe, sources, stats, acc, tmp_path / "bad", progress=False, soft_targets=q[:-1])
+
+
+def test_fusion_script_pools_the_llm_with_a_head_per_clip(tmp_path, capsys):
+    """scripts/fusion_with_heads.py: with weight 0 the fused reading is the LLM's, with the shipped head it checks
+    agreement with the shipped folds."""
+    import importlib.util
+
+    from eai_llm.evaluation.metrics import EMOTION7
+    from eai_llm.evaluation.results import FoldResult
+
+    spec = importlib.util.spec_from_file_location("fusion", Path(__file__).resolve().parents[1] / "scripts" /
+                                                  "fusion_with_heads.py")
+    fusion = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fusion)
+    rng = np.random.default_rng(0)
+    for g in ("a", "b"):
+        labels = [EMOTION7[i % 7] for i in range(7)]
+        for system in ("llm-unfused", "llm", "tokenizer-linear"):
+            p = rng.dirichlet(np.ones(7), size=7)
+            FoldResult([f"{g}{i}" for i in range(7)], [g] * 7, labels, p.tolist(), 1.0, [None] * 7, [None] * 7,
+                       [None] * 7, 0.0).save(tmp_path / "folds" / system / f"{g}.json")
+        (tmp_path / "runs" / "full" / g / "model").mkdir(parents=True)
+        (tmp_path / "runs" / "full" / g / "model" / "config.json").write_text(json.dumps({"fusion_weight": 0.0}))
+    assert fusion.main(["--eval", str(tmp_path), "--heads", "tokenizer-linear"]) == 0
+    out = capsys.readouterr().out
+    rows = {l.split("|")[1].strip(): l.split("|")[2:] for l in out.splitlines() if l.startswith("| ") and "%" in l}
+    assert rows["LLM fused per clip with tokenizer-linear"] == rows["LLM alone"]   # weight 0: the LLM alone
+    assert "Check: per-clip pooling with tokenizer-linear" in out
+    a, b = np.array([[0.9, 0.1]]), np.array([[0.1, 0.9]])
+    assert np.allclose(fusion._fuse(a, b, 0.5), [[0.5, 0.5]]) and np.allclose(fusion._fuse(a, b, 1.0), b)
+    assert fusion.main(["--eval", str(tmp_path / "none")]) == 2

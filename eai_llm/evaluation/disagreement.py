@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from .metrics import EMOTION7
-from .ood import CORRUPTIONS, auroc, corrupt
+from .ood import CORRUPTIONS, auroc, corrupt, procedural_clips
 
 __all__ = ["mutual_information", "evaluate_disagreement"]
 
@@ -57,16 +57,13 @@ def evaluate_disagreement(data: str | Path, runs: str | Path, out: str | Path, *
     from tqdm.auto import tqdm
 
     from ..data.datasets import records_from_bandai
-    from ..data.synthetic import CONTENTS, EMOTIONS, synthetic_clip
+    from ..skeleton.io import load_clip
     from .probe import clip_probabilities
 
     records = records_from_bandai(data, "emotion", balance_normal=True)
     groups = list(groups or sorted({r.group for r in records}))
-    procedural = [synthetic_clip(emotion, seconds=6.0, seed=1000 + e * 97 + s, content=content)
-                  for e, emotion in enumerate(EMOTIONS) for content in CONTENTS for s in range(synthetic_per_class)]
+    procedural = procedural_clips(synthetic_per_class)
     rows: list[dict] = []
-    from ..skeleton.io import load_clip
-
     for g in tqdm(groups, desc="folds", unit="fold", disable=not progress):
         toks = _fold_members(Path(runs) / g, members)
         held = [load_clip(r.path) for r in records if r.group == g]

@@ -20,7 +20,7 @@ from ..ood import assess, fit_cue_reference
 from ..skeleton.clip import SkeletonClip
 from ..skeleton.layouts import UNIFIED, Layout
 
-__all__ = ["CORRUPTIONS", "corrupt", "auroc", "evaluate_ood"]
+__all__ = ["CORRUPTIONS", "corrupt", "procedural_clips", "auroc", "evaluate_ood"]
 
 _U = UNIFIED.index
 
@@ -108,6 +108,14 @@ def corrupt(clip: SkeletonClip, kind: str, seed: int = 0) -> SkeletonClip:
     return CORRUPTIONS[kind](clip, np.random.default_rng(seed))
 
 
+def procedural_clips(per_class: int) -> list[SkeletonClip]:
+    """The "movement from nowhere" of the OOD test set: ``per_class`` procedural clips per emotion and content."""
+    from ..data.synthetic import CONTENTS, EMOTIONS, synthetic_clip
+
+    return [synthetic_clip(emotion, seconds=6.0, seed=1000 + e * 97 + s, content=content)
+            for e, emotion in enumerate(EMOTIONS) for content in CONTENTS for s in range(per_class)]
+
+
 def auroc(scores_in: Sequence[float], scores_out: Sequence[float]) -> float:
     """P(score of an out clip > score of an in clip), ties counting half (the Mann-Whitney statistic)."""
     a, b = np.asarray(scores_in, float), np.asarray(scores_out, float)
@@ -123,7 +131,6 @@ def evaluate_ood(data1: str | Path, data2: str | Path | None, out: str | Path, *
     from tqdm.auto import tqdm
 
     from ..data import datasets as D
-    from ..data.synthetic import CONTENTS, EMOTIONS, synthetic_clip
     from ..skeleton.cues import kinematic_cues
     from ..skeleton.io import load_clip
 
@@ -153,14 +160,11 @@ def evaluate_ood(data1: str | Path, data2: str | Path | None, out: str | Path, *
                 rows.append({"kind": kind, "dataset": "dataset-1", "group": g, "clip": Path(paths[i]).stem,
                              "score": rep.score, "components": rep.components, "reasons": rep.reasons})
     full = fit_cue_reference(cues, groups.tolist(), source="all clips")
-    for e, emotion in enumerate(EMOTIONS):
-        for content in CONTENTS:
-            for s in range(synthetic_per_class):
-                clip = synthetic_clip(emotion, seconds=6.0, seed=1000 + e * 97 + s, content=content)
-                rep = assess(clip, kinematic_cues(clip), full)
-                rows.append({"kind": f"procedural {content}", "dataset": "synthetic", "group": content,
-                             "clip": clip.source, "score": rep.score, "components": rep.components,
-                             "reasons": rep.reasons})
+    for clip in procedural_clips(synthetic_per_class):
+        content = clip.meta["content"]
+        rep = assess(clip, kinematic_cues(clip), full)
+        rows.append({"kind": f"procedural {content}", "dataset": "synthetic", "group": content,
+                     "clip": clip.source, "score": rep.score, "components": rep.components, "reasons": rep.reasons})
     return _report(rows, Path(out), cue_threshold=full.threshold)
 
 

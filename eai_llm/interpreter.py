@@ -84,11 +84,14 @@ class Interpretation:
 
 class WindowScores(tuple):
     """``(windows, probs)`` per clip, as :meth:`EmotionInterpreter.classify_windows` always returned (it still
-    unpacks as a pair); ``llm_probs`` adds the LLM's own per-window label distribution per clip (or ``None``s)."""
+    unpacks as a pair); ``llm_probs`` adds the LLM's own per-window label distribution per clip (or ``None``s),
+    ``member_probs`` each head member's (members, windows, labels) per clip when the head is an ensemble."""
 
-    def __new__(cls, windows: list, probs: list[np.ndarray], llm_probs: list[np.ndarray | None]):
+    def __new__(cls, windows: list, probs: list[np.ndarray], llm_probs: list[np.ndarray | None],
+                member_probs: list[np.ndarray | None] | None = None):
         obj = super().__new__(cls, (windows, probs))
         obj.llm_probs = llm_probs
+        obj.member_probs = member_probs if member_probs is not None else [None] * len(probs)
         return obj
 
 
@@ -192,37 +195,46 @@ class EmotionInterpreter:
         skel = [self._skel(wb, c.layout.name) for wb, c in zip(wbs, clips)]
         allin = SkeletonInput(*(torch.cat([getattr(s, f) for s in skel]) for f in
                                 ("positions", "frame_mask", "joint_mask", "layout_ids")))
-        fused, llm = [], []
+        fused, llm, members = [], [], []
         for i in range(0, len(allin), batch_size):
-            f, l = self._label_scores(allin.select(slice(i, i + batch_size)), question, labels, task)
+            f, l, m = self._label_scores(allin.select(slice(i, i + batch_size)), question, labels, task)
             fused.append(f)
             llm.append(l)
+            members.append(m)
         probs = torch.cat(fused).cpu().numpy()
         llm_probs = torch.cat(llm).cpu().numpy() if all(l is not None for l in llm) else None
+        member_probs = torch.cat(members, 1).cpu().numpy() if all(m is not None for m in members) else None
         bounds = np.cumsum([0] + [len(wb) for wb in wbs])
         spans = list(zip(bounds[:-1], bounds[1:]))
         return WindowScores(wbs, [probs[a:b] for a, b in spans],
-                            [llm_probs[a:b] if llm_probs is not None else None for a, b in spans])
+                            [llm_probs[a:b] if llm_probs is not None else None for a, b in spans],
+                            [member_probs[:, a:b] if member_probs is not None else None for a, b in spans])
 
     def _label_scores(self, skel, question: str, labels: list[str], task: str = "emotion"):
-        """(fused, llm): the shipped label probabilities and the LLM's own distribution, from ONE LLM pass.
+        """(fused, llm, members): the shipped label probabilities, the LLM's own distribution (one LLM pass), and
+        each head member's probabilities (M, B, L) when the head is an ensemble (else None).
 
-        The pooling is :meth:`EaiLlmModel.label_probabilities`'s (log-linear with the tokenizer head at
-        ``fusion_weight``, then the calibration temperature); ``tests/test_interpreter.py`` checks that both agree.
+        The pooling is :meth:`EaiLlmModel.label_probabilities`'s (log-linear with the tokenizer head, the members'
+        mean probability, at ``fusion_weight``, then the calibration temperature); ``tests/test_interpreter.py``
+        checks that both agree.
         """
         import torch
         import torch.nn.functional as F
 
+        from .model.heads import pool_members
+
         model, cfg = self.model, self.config
         w = cfg.fusion_weight
         if not hasattr(model, "label_logprobs"):     # a model without separate LLM scoring
-            return model.label_probabilities(skel, question, labels), None
-        head = model.head_logprobs(skel, labels, task) if w > 0 else None
+            return model.label_probabilities(skel, question, labels), None, None
+        members = model.head_member_logprobs(skel, labels, task) if w > 0 else None
+        head = None if members is None else pool_members(members)
+        spread = members.exp() if members is not None and len(members) > 1 else None
         if head is not None and w >= 1.0:            # the head alone: the LLM does not score the labels
-            return torch.softmax(head / cfg.temperature, dim=-1), None
+            return torch.softmax(head / cfg.temperature, dim=-1), None, spread
         llm = F.log_softmax(model.label_logprobs(skel, question, labels).float(), dim=-1)
         pooled = llm if head is None else (1.0 - w) * llm + w * head
-        return torch.softmax(pooled / cfg.temperature, dim=-1), llm.exp()
+        return torch.softmax(pooled / cfg.temperature, dim=-1), llm.exp(), spread
 
     def interpret(self, clip_or_path, *, explain: bool = True, task: str = "emotion", layout: str | None = None,
                   max_new_tokens: int = 40, do_sample: bool = False, conditioned: bool = True,
@@ -274,8 +286,9 @@ class EmotionInterpreter:
                 scores = self.classify_windows(group, task, batch_size)
                 wbs, probs = scores
                 llm_probs = getattr(scores, "llm_probs", [None] * len(group))
-                for clip, wb, p, lp in zip(group, wbs, probs, llm_probs):
-                    results.append(self._one(clip, wb, p, lp, labels, task, explain=explain,
+                member_probs = getattr(scores, "member_probs", [None] * len(group))
+                for clip, wb, p, lp, mp in zip(group, wbs, probs, llm_probs, member_probs):
+                    results.append(self._one(clip, wb, p, lp, labels, task, member_probs=mp, explain=explain,
                                              max_new_tokens=max_new_tokens, do_sample=do_sample,
                                              conditioned=conditioned, grounded=grounded, on_text=on_text,
                                              on_classified=on_classified, cues=kinematic_cues(clip),
@@ -286,7 +299,7 @@ class EmotionInterpreter:
                 bar.close()
         return results
 
-    def _one(self, clip, wb, p, lp, labels, task, *, explain, max_new_tokens, do_sample, conditioned, grounded,
+    def _one(self, clip, wb, p, lp, labels, task, *, member_probs=None, explain, max_new_tokens, do_sample, conditioned, grounded,
              on_text, on_classified, cues, abstain_below=None, attribute=True) -> Interpretation:
         mean = p.mean(axis=0)
         k = int(mean.argmax())
@@ -300,7 +313,7 @@ class EmotionInterpreter:
                              llm_probabilities=None if lp is None else dict(zip(labels, map(float, lp.mean(axis=0)))),
                              warnings=[str(w) for w in meta_warnings], layout=clip.layout.name,
                              duration_s=round(float(clip.duration), 3))
-        self._assess(res, clip, cues)
+        self._assess(res, clip, cues, member_probs)
         if self.conformal is not None and task == "emotion":
             res.prediction_set = [labels[i] for i in self.conformal.sets(mean[None])[0]]
             res.prediction_level = self.conformal.level
@@ -320,10 +333,13 @@ class EmotionInterpreter:
                           conditioned=conditioned, grounded=grounded, on_text=on_text)
         return res
 
-    def _assess(self, res: Interpretation, clip, cues: dict[str, float]) -> None:
+    def _assess(self, res: Interpretation, clip, cues: dict[str, float], member_probs=None) -> None:
         from .ood import assess
+        from .uncertainty import mutual_information
 
-        report = assess(clip, cues, self.ood_reference)
+        # the head members' disagreement on the clip: each member's window probabilities averaged, then their MI
+        mi = None if member_probs is None else float(mutual_information(member_probs.mean(axis=1)[:, None])[0])
+        report = assess(clip, cues, self.ood_reference, disagreement=mi)
         res.in_distribution, res.ood_score = report.in_distribution, round(report.score, 4)
         res.ood_components = report.components
         if not report.in_distribution:

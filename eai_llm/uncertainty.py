@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["METHODS", "ConformalCalibration", "calibrate", "prediction_sets", "CONFORMAL_FILE"]
+__all__ = ["METHODS", "ConformalCalibration", "calibrate", "prediction_sets", "mutual_information", "CONFORMAL_FILE"]
 
 METHODS = ("lac", "aps")
 CONFORMAL_FILE = "conformal.json"
@@ -106,3 +106,14 @@ def prediction_sets(probs: np.ndarray, threshold: float, method: str = "lac") ->
             keep = [int(k) for k, m in zip(order, mass) if m <= threshold + 1e-12]
         out.append(keep or [int(order[0])])
     return out
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(np.clip(p, 1e-12, None))).sum(-1)
+
+
+def mutual_information(member_probs: np.ndarray) -> np.ndarray:
+    """(members, clips, classes) -> (clips,): the members' disagreement, entropy of their mean minus their mean
+    entropy (>= 0, in nats; 0 when every member reads the same distribution)."""
+    p = np.asarray(member_probs, float)
+    return np.maximum(_entropy(p.mean(0)) - _entropy(p).mean(0), 0.0)

@@ -31,7 +31,7 @@ def test_one_pass_scores_match_the_models_label_probabilities(interp, fusion_wei
         labels = interp.label_sets["emotion"]
         question = T.classify_question(labels, "emotion")
         skel = _skel(interp, clip)
-        fused, llm = interp._label_scores(skel, question, labels)
+        fused, llm, _ = interp._label_scores(skel, question, labels)
         shipped = interp.model.label_probabilities(skel, question, labels)
         alone = torch.softmax(interp.model.label_logprobs(skel, question, labels).float(), dim=-1)
         assert torch.allclose(fused, shipped, atol=1e-5)         # the pooling is the model's own

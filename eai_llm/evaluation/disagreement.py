@@ -20,20 +20,11 @@ from typing import Sequence
 
 import numpy as np
 
+from ..uncertainty import mutual_information
 from .metrics import EMOTION7
 from .ood import CORRUPTIONS, auroc, corrupt, procedural_clips
 
 __all__ = ["mutual_information", "evaluate_disagreement"]
-
-
-def _entropy(p: np.ndarray) -> np.ndarray:
-    return -(p * np.log(np.clip(p, 1e-12, None))).sum(-1)
-
-
-def mutual_information(member_probs: np.ndarray) -> np.ndarray:
-    """(members, clips, classes) -> (clips,): entropy of the mean minus the mean entropy (>= 0)."""
-    p = np.asarray(member_probs, float)
-    return np.maximum(_entropy(p.mean(0)) - _entropy(p).mean(0), 0.0)
 
 
 def _fold_members(run: Path, members: int) -> list:

@@ -49,7 +49,7 @@ def body_part_attribution(interp, skel, *, label: str, labels: Sequence[str], ta
                           skel.layout_ids[:1].expand(n))
     k = list(labels).index(label)
     with torch.no_grad():
-        probs, _ = interp._label_scores(batch, classify_question(labels, task), list(labels), task)
+        probs = interp._label_scores(batch, classify_question(labels, task), list(labels), task)[0]
     logp = np.log(np.clip(probs[:, k].float().cpu().numpy(), 1e-12, None))
     drops = (logp[0] - logp[1:]).reshape(len(parts), n_seg)     # log p(label) lost without the cell
     valid = skel.frame_mask[0].cpu().numpy().astype(bool)

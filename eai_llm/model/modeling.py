@@ -9,6 +9,7 @@ A model directory (hub-ready: see :mod:`eai_llm.model.folder`; loaded strictly: 
     README.md               model card with the hub metadata block (:mod:`eai_llm.model.card`)
     config.json             EaiLlmConfig
     skeleton_tokenizer/     config.json + model.safetensors
+    head_members/           optional: more stage-1 tokenizers whose heads join the model's (:mod:`.heads`)
     projector.safetensors
     adapter/                peft LoRA adapter (absent in a merged model)
     llm/                    the base LLM, only for tiny random and merged models (others load from their reference)
@@ -31,6 +32,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..tokenizer.mgst import SkeletonTokenizer
 from .config import EaiLlmConfig
+from .heads import HEAD_MEMBERS_DIR, head_member_logprobs, load_head_members, pool_members, save_head_members
 from .llm import SAVED_IN_MODEL_DIR, load_llm, load_text_tokenizer
 from .processor import IGNORE, EaiProcessor
 from .weights import MissingModelFile, ModelLoadError, check_tensors, read_safetensors, refuse_pickled
@@ -164,6 +166,8 @@ class EaiLlmModel(nn.Module):
         super().__init__()
         self.config = config
         self.skeleton_tokenizer = skeleton_tokenizer
+        # extra classification heads (a deep ensemble with the tokenizer's own; model/heads.py), empty = none
+        self.head_members = nn.ModuleList()
         self.llm = llm
         _contiguous_head_input(llm)
         self.processor = processor
@@ -229,6 +233,7 @@ class EaiLlmModel(nn.Module):
         if tok.config.to_dict() != config.tokenizer.to_dict():
             raise ModelLoadError(f"{path / 'skeleton_tokenizer'}: its config differs from {path / 'config.json'}")
         model = cls(config, tok, llm, EaiProcessor(text_tok, config))
+        model.head_members.extend(load_head_members(path, tok))
         proj = path / "projector.safetensors"
         state = read_safetensors(path, proj)
         check_tensors(path, proj, state, model.projector.state_dict())
@@ -256,6 +261,8 @@ class EaiLlmModel(nn.Module):
         try:
             self.config.save(tmp / "config.json")
             self.skeleton_tokenizer.save_pretrained(tmp / "skeleton_tokenizer")
+            if len(self.head_members):
+                save_head_members(self.head_members, tmp / HEAD_MEMBERS_DIR)
             save_file({k: v.detach().contiguous().cpu() for k, v in self.projector.state_dict().items()},
                       str(tmp / "projector.safetensors"))
             if hasattr(self.llm, "peft_config"):
@@ -366,17 +373,17 @@ class EaiLlmModel(nn.Module):
     def head_logprobs(self, skel: SkeletonInput, labels: Sequence[str], task: str = "emotion") -> torch.Tensor | None:
         """(B, L) log-probabilities of the skeleton tokenizer's own classification head over ``labels`` of
         ``task`` (its classes are named as stage 1 names them: ``style2:normal`` for dataset-2's normal; None when
-        it has no head or lacks one of the labels)."""
+        it has no head or lacks one of the labels); with ``head_members``, of their mean probability."""
+        members = self.head_member_logprobs(skel, labels, task)
+        return None if members is None else pool_members(members)
+
+    def head_member_logprobs(self, skel: SkeletonInput, labels: Sequence[str],
+                             task: str = "emotion") -> torch.Tensor | None:
+        """(M, B, L): each head's log-probabilities, the model's own tokenizer first, then ``head_members``."""
         from ..training.data import class_name
 
-        tok = self.skeleton_tokenizer
-        known = tok.config.labels
-        labels = [class_name(task, l) for l in labels]
-        if tok.classifier is None or any(l not in known for l in labels):
-            return None
-        skel = skel.to(self.device)
-        logits = tok(skel.positions, skel.frame_mask, skel.joint_mask, skel.layout_ids, with_heads=True).logits
-        return F.log_softmax(logits[:, [known.index(l) for l in labels]].float(), dim=-1)
+        return head_member_logprobs([self.skeleton_tokenizer, *self.head_members], skel.to(self.device),
+                                    [class_name(task, l) for l in labels])
 
     def label_probabilities(self, skel: SkeletonInput, question: str, labels: Sequence[str],
                             scoring: str = "auto", fusion_weight: float | None = None,

@@ -28,8 +28,8 @@ __all__ = ["teacher_recipe", "teacher_dir", "train_teachers", "ensemble_window_p
 
 
 def teacher_recipe(recipe: TrainRecipe, i: int) -> TrainRecipe:
-    """Teacher ``i`` of ``recipe``: the same recipe without distillation, seed ``recipe.seed + i``."""
-    return replace(recipe, seed=recipe.seed + i, stage1=replace(recipe.stage1, distill_members=0))
+    """Teacher ``i`` of ``recipe``: the same recipe without distillation or ensemble head, seed ``recipe.seed + i``."""
+    return replace(recipe, seed=recipe.seed + i, stage1=replace(recipe.stage1, distill_members=0, head_members=0))
 
 
 def teacher_dir(out: Path, i: int) -> Path:

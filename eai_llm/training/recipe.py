@@ -88,6 +88,9 @@ class Stage1Settings:
     # seed+1, ...), then the tokenizer as their student on the teachers' mean probabilities; 0 = off
     distill_members: int = 0
     distill_weight: float = 0.5               # student loss: weight of the soft-label term (1 - it: the hard labels)
+    # an ensemble head (model/heads.py): >= 2 = the model carries this many classification heads, its own tokenizer
+    # and the teachers of seeds seed+1 .. seed+K-1 (trained like distillation's, shared with it); 0 = off
+    head_members: int = 0
 
 
 @dataclass
@@ -196,6 +199,8 @@ def recipe_from_dict(data: dict, *, base_dir: str | Path = ".", source: str = "<
         if unknown or not stage1.sources:
             raise ValueError(f"{source}: stage1.sources must name some of the data sources {names}, got "
                              f"{stage1.sources}")
+    if stage1.head_members == 1 or stage1.head_members < 0:
+        raise ValueError(f"{source}: stage1.head_members must be 0 (off) or >= 2, got {stage1.head_members}")
     if stage1.distill_members == 1 or stage1.distill_members < 0 or not 0 <= stage1.distill_weight <= 1:
         raise ValueError(f"{source}: stage1.distill_members must be 0 (off) or >= 2 and stage1.distill_weight in "
                          f"[0, 1], got {stage1.distill_members} and {stage1.distill_weight}")

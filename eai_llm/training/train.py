@@ -206,6 +206,12 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
     tokenizer, stage1 = stage1_tokenizer(recipe, out, accelerator, resume=resume, sources=sources, stats=stats,
                                          progress=progress)
 
+    members = []
+    if recipe.stage1.head_members:      # the ensemble head's other members (teachers 1 .. K-1, model/heads.py)
+        from .distill import train_teachers
+
+        members = train_teachers(recipe, out, accelerator, sources, stats, members=recipe.stage1.head_members,
+                                 resume=resume, progress=progress, first=1)
     cfg = replace(recipe.model, tokenizer=tokenizer.config,
                   label_sets={**recipe.model.label_sets, **{s.task: s.label_set for s in sources}})
     model = EaiLlmModel.build(cfg, skeleton_tokenizer=tokenizer, seed=recipe.seed)
@@ -213,6 +219,7 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         model = accelerator.unwrap_model(model).eval()
+        model.head_members.extend(m.eval() for m in members)
         meta = {
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),

@@ -20,15 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _fuse(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
-    lp = (1 - w) * np.log(np.clip(a, 1e-12, None)) + w * np.log(np.clip(b, 1e-12, None))
-    p = np.exp(lp - lp.max(1, keepdims=True))
-    return p / p.sum(1, keepdims=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     from dataclasses import replace
 
+    from eai_llm.evaluation.fusion import fuse
     from eai_llm.evaluation.results import FoldResult, summarise
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -59,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     show("shipped (fused per window)", shipped)
     checks = []
     for head in args.heads:
-        fused = [replace(a, probs=_fuse(np.asarray(a.probs), np.asarray(b.probs), wt).tolist(), member_probs=None)
+        fused = [replace(a, probs=fuse(np.asarray(a.probs), np.asarray(b.probs), wt).tolist(), member_probs=None)
                  for a, b, wt in zip(llm, load(ev, head), w)]
         show(f"LLM fused per clip with {head}", fused)
         if head == args.check:

@@ -7,7 +7,8 @@ Systems compared on the same folds (clip-level predictions, window probabilities
   (``fusion_weight``), decoding is grounded. Explanations are generated *free* (the model names the emotion
   itself) so that label consistency means something, and every cue claim is verified against the clip's
   measurements (faithfulness). ``llm-unfused`` scores labels with the LLM alone, ``llm-ungrounded`` decodes
-  without the grounding constraint (inference switches: the same fold models);
+  without the grounding constraint (inference switches: the same fold models); ``llm-ensemble`` gives the same
+  fold models the fold's deep ensemble as their head, pooled at a fusion weight the other folds choose (fusion.py);
 - ``cues-logreg``: clip-level kinematic cues + logistic regression (a non-LLM baseline);
 - ``tokenizer-linear``: the skeleton tokenizer's encoder + its linear head after stage 1, without the LLM;
 - re-expressed rigs (``reexpress``): ``<system>@<layout>`` scores the same fold models on the held-out clips
@@ -45,7 +46,7 @@ _JOINT = ("-emotion-only", "-emotion-style", "-emotion-style2")
 _UNCERTAINTY = ("-mcdropout", "-ensemble", "-student")
 SYSTEMS = ("cues-logreg", "tokenizer-linear",
            *(f"tokenizer-linear{v}" for v in (*_JOINT, "-no-semantic", *_UNCERTAINTY)), "llm",
-           "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded",
+           "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded", "llm-ensemble",
            *(f"llm{v}{u}" for v in (*_JOINT, "-no-semantic", "-no-spatio-temporal", "-student")
              for u in ("", "-unfused")))
 # where a fold run keeps its stage-1 tokenizer (training/stage1.py: stage1_tokenizer)
@@ -92,7 +93,10 @@ def _cues_logreg(records, cues, test_group: str) -> FoldResult:
 
 def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, overrides: Sequence[str], explain: bool,
          max_new_tokens: int, dtype: str = "auto", grounded: bool = True, fused: bool = True,
-         test_clip: Callable | None = None) -> FoldResult:
+         test_clip: Callable | None = None, head_members: int = 0, fusion_weight: float | None = None) -> FoldResult:
+    """One fold of an llm system. ``head_members`` (>= 2): the fold model's head becomes the fold's ensemble (its
+    tokenizer + teachers 1 .. head_members - 1, trained when missing); ``fusion_weight``: the head's weight in the
+    pooling (default: the model's)."""
     from .. import explain as T
     from ..interpreter import EmotionInterpreter
     from ..skeleton.io import load_clip
@@ -107,6 +111,12 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
             old.unlink()
         model_dir = train(recipe, resume=True, progress=False)
     interp = EmotionInterpreter.from_pretrained(model_dir, dtype=dtype)
+    if head_members:
+        from .probe import _members
+
+        interp.model.head_members.extend(m.eval() for m in _members(recipe, out, head_members)[1:])
+    if fusion_weight is not None:
+        interp.model.config.fusion_weight = fusion_weight
     if not fused:
         interp.model.config.fusion_weight = 0.0
     labels = interp.label_sets["emotion"]
@@ -114,7 +124,7 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     train_recs = [r for r in records if r.group != test_group]
     test_recs = [r for r in records if r.group == test_group]
     # the temperature on the fold's training clips (full rig) is the same for every re-expressed rig: kept once
-    t_file = out / f"train_temperature{'' if fused else '_unfused'}.json"
+    t_file = out / f"train_temperature{'' if fused else '_unfused'}{'_ensemble' if head_members else ''}.json"
     if t_file.is_file():
         t = json.loads(t_file.read_text())["temperature"]
     else:
@@ -133,7 +143,8 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
         checks.append(check_record(interp, clip, res, labels) if explain else None)
     n = len(test_recs)
     return FoldResult([r.clip_id for r in test_recs], [test_group] * n, [r.label for r in test_recs], probs, t,
-                      expl, faith, cons, time.perf_counter() - t0, _llm_dtype(interp), checks)
+                      expl, faith, cons, time.perf_counter() - t0, _llm_dtype(interp), checks,
+                      fusion_weight=interp.model.config.fusion_weight if fusion_weight is not None else None)
 
 
 def _llm_dtype(interp) -> str:
@@ -205,6 +216,9 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
         variant = "" if kind != "single" else variant.replace("-ungrounded", "").replace("-unfused", "")
         if system == "cues-logreg":
             res = _run_folds(system, groups, out, lambda g: _cues_logreg(records, cues, g), log)
+        elif system == "llm-ensemble":
+            res = _ensemble_folds(Path(config), data, records, groups, out, overrides, explain, max_new_tokens, dtype,
+                                  ensemble_size, log)
         elif base == "tokenizer-linear":
             res = _run_folds(system, groups, out, lambda g, v=variant: tokenizer_fold(
                 Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]],
@@ -237,6 +251,26 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
                "targets": TARGETS}
     write_report(out, metrics)
     return metrics
+
+
+def _ensemble_folds(config: Path, data: Path, records, groups: Sequence[str], out: Path, overrides: Sequence[str],
+                    explain: bool, max_new_tokens: int, dtype: str, members: int, log) -> list[FoldResult]:
+    """``llm-ensemble``: the full recipe's fold models with the fold ensemble as their head, each fold pooled at the
+    fusion weight the *other* folds' held-out clips choose (evaluation/fusion.py) from their ``llm-unfused`` and
+    ``tokenizer-linear-ensemble`` results (run first when missing; the same fold models)."""
+    from .fusion import fold_fusion_weights
+
+    folder = lambda g: _run_dir(out, "", g)
+    llm = _run_folds("llm-unfused", groups, out, lambda g: _llm(config, data, records, g, folder(g), overrides, False,
+                                                                 max_new_tokens, dtype, True, False), log)
+    head = _run_folds("tokenizer-linear-ensemble", groups, out, lambda g: tokenizer_fold(
+        config, data, records, g, folder(g), overrides, kind="ensemble", members=members), log)
+    weights = dict(zip(groups, fold_fusion_weights(llm, head)))
+    log("[llm-ensemble] fusion weights chosen on the other folds: "
+        + ", ".join(f"{g} {w:.2f}" for g, w in weights.items()))
+    return _run_folds("llm-ensemble", groups, out, lambda g: _llm(
+        config, data, records, g, folder(g), overrides, explain, max_new_tokens, dtype, head_members=members,
+        fusion_weight=weights[g]), log)
 
 
 def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[str] = ()) -> Path:

@@ -36,6 +36,7 @@ class FoldResult:
     dtype: str | None = None           # the LLM's precision at prediction time (llm systems)
     checks: list[dict | None] | None = None   # per clip: the explanation checked (evaluation/explanations.py)
     member_probs: list | None = None   # ensembles: (members, n, 7) each member's uncalibrated clip probabilities
+    fusion_weight: float | None = None  # llm systems: the head's weight in the shipped pooling, when chosen per fold
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

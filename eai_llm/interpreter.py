@@ -126,17 +126,21 @@ class EmotionInterpreter:
 
     @classmethod
     def from_pretrained(cls, path: str | PathLike | None = None, *, device: str = "cpu",
-                        dtype: str = "auto", verbose: bool = False) -> "EmotionInterpreter":
+                        dtype: str = "auto", verbose: bool = False, ensemble: bool = True) -> "EmotionInterpreter":
         """Load a model directory (``None``: the bundled default model) for inference.
 
         ``dtype="auto"`` runs the LLM in bfloat16 where the device computes it natively (a CPU with AMX or
         AVX512-BF16, a bf16 GPU), else float32; ``"float32"`` forces full precision. The LoRA adapter is merged.
         ``verbose``: let the third-party libraries' loading messages through (quiet by default).
+        ``ensemble=False``: a model with an ensemble head (``head_members/``) reads with its own tokenizer's head
+        alone (one tokenizer pass per window instead of one per member, and no disagreement check).
         """
         from .model.modeling import EaiLlmModel
 
         path = Path(path) if path is not None else default_model_dir()
         model = EaiLlmModel.from_pretrained(path, device=device, dtype=dtype, merge_adapter=True, verbose=verbose)
+        if not ensemble:
+            del model.head_members[:]
         stats_file = path / "cue_stats.json"
         if not stats_file.is_file():
             raise FileNotFoundError(f"{stats_file}: missing (the cue statistics explanations are judged against)")

@@ -123,3 +123,21 @@ def test_members_that_do_not_fit_are_refused_in_one_line(ensemble_run, tmp_path,
     with pytest.raises(ModelLoadError, match=message) as err:
         EaiLlmModel.from_pretrained(copy)
     assert "\n" not in str(err.value) and "head_members" in str(err.value)
+
+
+def test_the_single_head_switch_reads_without_the_members(ensemble_run, capsys):
+    from eai_llm.cli import main
+    from eai_llm.skeleton.io import save_clip
+
+    interp = EmotionInterpreter.from_pretrained(ensemble_run / "model", ensemble=False)
+    assert len(interp.model.head_members) == 0
+    clip = synthetic_clip("tired", seed=6)
+    res = interp.interpret(clip, explain=False)
+    assert "disagreement" not in res.ood_components
+    path = ensemble_run / "tired.npz"
+    save_clip(clip, path)
+    for flags, has in (([], True), (["--single-head"], False)):
+        assert main(["interpret", str(path), "--model", str(ensemble_run / "model"), "--no-explain", "--json",
+                     *flags]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert ("disagreement" in out["ood_components"]) is has

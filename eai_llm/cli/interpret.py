@@ -26,7 +26,8 @@ def cmd_interpret(clips: list, model: str | None = None, task: str = "emotion", 
                   no_explain: bool = False, max_new_tokens: int = 40, sample: bool = False, free: bool = False,
                   json_output: bool = False, dtype: Literal["auto", "float32", "bfloat16"] = "auto",
                   ungrounded: bool = False, out: str | None = None, threads: int | None = None,
-                  verbose: bool = False, no_progress: bool = False, abstain_below: float | None = None) -> int:
+                  verbose: bool = False, no_progress: bool = False, abstain_below: float | None = None,
+                  single_head: bool = False) -> int:
     """Interpret clips: emotion label, probabilities and an explanation grounded in measured cues.
 
     clips: BVH, NPZ, NPY or CSV files, folders (searched recursively) or globs; several, a folder or --out
@@ -51,6 +52,8 @@ def cmd_interpret(clips: list, model: str | None = None, task: str = "emotion", 
     verbose: show the libraries' model-loading messages.
     no_progress: hide the progress bar of a batch.
     abstain_below: answer "uncertain" (and explain nothing) when the top probability is below this (0 to 1).
+    single_head: with a model whose head is an ensemble (the bundled one), read with its own tokenizer's head
+        alone (cheaper; no disagreement check).
     """
     # every argument is checked before the model loads
     report = check_report_path(out) if out else None
@@ -77,7 +80,7 @@ def cmd_interpret(clips: list, model: str | None = None, task: str = "emotion", 
     quiet_model_loading(verbose)
     from ..interpreter import EmotionInterpreter
 
-    interp = EmotionInterpreter.from_pretrained(model_path, dtype=dtype, verbose=verbose)
+    interp = EmotionInterpreter.from_pretrained(model_path, dtype=dtype, verbose=verbose, ensemble=not single_head)
     if single:
         res = interp.interpret(first, **options)
         print(res.to_json(indent=2) if json_output else format_result(res))

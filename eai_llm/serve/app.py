@@ -92,7 +92,8 @@ def create_app(model_dir: str | Path, *, limits: ServeLimits = ServeLimits(), in
         interp = state["interp"]
         cfg = interp.config
         return {"name": model_dir.name, "label_sets": cfg.label_sets, "llm": public_name(cfg.llm.name_or_path),
-                "fusion_weight": cfg.fusion_weight, "temperature": cfg.temperature, "card": card_summary(model_dir),
+                "fusion_weight": cfg.fusion_weight, "head_members": 1 + len(interp.model.head_members),
+                "temperature": cfg.temperature, "card": card_summary(model_dir),
                 "limits": {"max_upload_mb": limits.max_upload_mb, "max_seconds": limits.max_seconds,
                            "request_timeout_s": limits.request_timeout_s, "max_new_tokens": limits.max_new_tokens}}
 

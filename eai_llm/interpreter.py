@@ -369,7 +369,8 @@ class EmotionInterpreter:
         answer, new = generate_answer(self.model, skel, label=res.label, labels=labels, cues=res.all_cues,
                                       stats=self.cue_stats, task=res.task, conditioned=conditioned,
                                       grounded=grounded, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                                      streamer=streamer)
+                                      streamer=streamer, label_prior=res.probabilities,
+                                      prior_weight=self.config.fusion_weight)
         parsed = T.parse_answer(answer, labels)
         explanation = parsed.explanation if parsed.ok else new.strip()
         res.raw_explanation = answer.strip()

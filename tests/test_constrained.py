@@ -151,3 +151,31 @@ def test_at_least_two_supported_cues_when_the_clip_has_them(tokenizer):
     assert auto.shortest() >= two - 2
     loose = ExplanationAutomaton([plan_explanation("sad", three, stats)], auto._encode, min_support=1)
     assert loose.shortest() < auto.shortest()
+
+
+def test_a_free_answers_label_is_pooled_with_the_label_prior(tokenizer):
+    """With the clip's shipped probabilities as the prior, the free answer's label follows them as far as the
+    weight says: w = 1 names the prior's label whatever the model prefers; w = 0 is the model alone."""
+    cues = _cues(walking_speed=2.5, hand_speed=2.0, jerk=2.2, head_pitch=-2.0)
+    stats = _stats()
+    prior = {l: 0.01 for l in EMOTIONS}
+    prior["tired"] = 0.94
+    named = lambda w, seed: T.parse_answer(_run(explanation_automaton(
+        tokenizer, EMOTIONS, cues, stats, label_prior=prior, prior_weight=w), tokenizer, random.Random(seed),
+        max_new=48), EMOTIONS).label
+    assert {named(1.0, s) for s in range(8)} == {"tired"}
+    alone = [T.parse_answer(_run(explanation_automaton(tokenizer, EMOTIONS, cues, stats), tokenizer,
+                                 random.Random(s), max_new=48), EMOTIONS).label for s in range(8)]
+    assert [named(0.0, s) for s in range(8)] == alone and len(set(alone)) > 1
+    # the bias is over the labels each token leads to, only while the head is written
+    auto = explanation_automaton(tokenizer, EMOTIONS, cues, stats, label_prior=prior, prior_weight=0.5)
+    splits = []
+    for tok in tokenizer(answer_prefix("tired", "emotion"), add_special_tokens=False)["input_ids"]:
+        bias = auto.head_bias()
+        assert bias is not None and tok in bias and max(bias.values()) <= 1e-9
+        splits.append(len(bias))
+        assert auto.advance(tok)
+    assert max(splits) > 1 and splits[0] == 1          # "Emotion:" is shared; then the tokens pick labels
+    assert auto.head_bias() is None
+    with pytest.raises(ValueError, match="prior_weight"):
+        ExplanationAutomaton([plan_explanation("sad", cues, stats)], lambda t: [1], prior_weight=2.0)

@@ -371,4 +371,4 @@ def heldout_temperature(out: str | Path, system: str = "llm") -> dict:
     return {"temperature": t, "system": system, "folds": [f.stem for f in files], "clips": len(y),
             "ece_raw": classification_metrics(probs, y, EMOTION7)["ece"],
             "ece_calibrated": classification_metrics(_calibrated(probs, t), y, EMOTION7)["ece"],
-            "source": str(Path(out))}
+            "source": f"runs/{Path(out).name}"}   # a name, never a path to open

@@ -13,7 +13,12 @@ where to stop, but it cannot emit anything else:
   them"; the model still picks which ones);
 - ``against`` cues (after "despite"): supported, applicable cues contrary to the label, at most ``max_against``;
 - the label phrase of the answer's label; "no measured cue is typical of ..." only when nothing agrees;
-- a token budget: a piece is allowed only if the explanation can still be finished within ``max_new_tokens``.
+- a token budget: a piece is allowed only if the explanation can still be finished within ``max_new_tokens``;
+- a free answer's label (several heads): with ``label_prior`` (the clip's shipped probabilities) and
+  ``prior_weight`` w, the model's next-token log-probabilities while it writes the head are pooled like the
+  classifier pools its label readings, ``(1 - w) log p_model(token) + w log P_prior(labels the token leads to)``
+  (normalised over the labels still possible), so the label the explanation names follows the same evidence as
+  the shipped label; w = 0 leaves the choice to the LLM alone.
 
 :class:`GrammarLogitsProcessor` applies it to Hugging Face ``generate`` (one automaton per batch row).
 """
@@ -21,6 +26,7 @@ where to stop, but it cannot emit anything else:
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
@@ -72,12 +78,16 @@ class ExplanationAutomaton:
 
     def __init__(self, plans: Sequence[ExplanationPlan], encode: Callable[[str], Sequence[int]], *,
                  heads: Mapping[str, str] | None = None, lead: str = " ", max_support: int = 3, max_against: int = 1,
-                 min_support: int = 2):
+                 min_support: int = 2, label_prior: Mapping[str, float] | None = None, prior_weight: float = 0.0):
         self.plans = {p.label: p for p in plans}
         if not self.plans or (heads is None and len(self.plans) != 1):
             raise ValueError("one plan, or several plans with a head text each")
         self.heads, self.lead = heads, lead
         self.max_support, self.max_against, self.min_support = max_support, max_against, min_support
+        if not 0.0 <= prior_weight <= 1.0:
+            raise ValueError(f"prior_weight must be in [0, 1], got {prior_weight}")
+        self.label_prior = dict(label_prior or {})
+        self.prior_weight = prior_weight if self.label_prior and heads is not None else 0.0
         self._encode = functools.lru_cache(maxsize=None)(lambda text: tuple(encode(text)))
         self._pieces: dict[_Node, list[tuple[tuple[int, ...], _Node]]] = {}
         self._min_left: dict[tuple, int] = {}
@@ -156,6 +166,18 @@ class ExplanationAutomaton:
             hyps = fit or hyps
         return {ids[pos] for ids, pos, _ in hyps}
 
+    def head_bias(self) -> dict[int, float] | None:
+        """While a free answer's head is being written and a label prior is set: for each allowed next token, the
+        log of the prior mass of the labels it leads to over that of the labels still possible; else None."""
+        if not self.prior_weight or not self.hyps or any(n.state != START for _, _, n in self.hyps):
+            return None
+        mass = lambda labels: sum(max(float(self.label_prior.get(l, 0.0)), 1e-9) for l in labels)
+        reach: dict[int, set] = {}
+        for ids, pos, nxt in self.hyps:
+            reach.setdefault(ids[pos], set()).add(nxt.label)
+        total = mass({n.label for _, _, n in self.hyps})
+        return {tok: math.log(mass(labels) / total) for tok, labels in reach.items()}
+
     def advance(self, token: int) -> bool:
         """Consume ``token``; False when the grammar did not allow it (the automaton is then left as it was)."""
         keep, finished = [], []
@@ -202,4 +224,12 @@ class GrammarLogitsProcessor:
             if auto.done:
                 allowed = allowed + self.eos if left > 1 and allowed else self.eos
             mask[row, allowed] = 0.0
+            bias = auto.head_bias()
+            if bias and len(bias) > 1:       # pool the model's choice of label with the prior (see the module)
+                w = auto.prior_weight
+                logp = torch.log_softmax(scores[row].float(), dim=-1)
+                toks = torch.tensor(list(bias), device=scores.device)
+                pooled = (1 - w) * logp[toks] + w * torch.tensor(list(bias.values()), device=scores.device)
+                scores[row] = float("-inf")
+                scores[row, toks] = pooled.to(scores.dtype)
         return scores + mask

@@ -94,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config}: stage1.head_members is {recipe.stage1.head_members}; set it to >= 2", file=sys.stderr)
             return 2
         save_head_members(head_members(recipe), members)
+        meta = json.loads((tmp / "training.json").read_text())
+        from eai_llm.training.distill import teacher_dir
+
+        speed = [json.loads((teacher_dir(recipe.resolve(recipe.output_dir), i) / "checkpoints" / "stage1_tokenizer" /
+                             "speed.json").read_text()) for i in range(1, recipe.stage1.head_members)]
+        meta["head_members"] = {"members": recipe.stage1.head_members, "seeds": [recipe.seed + i for i in
+                                range(recipe.stage1.head_members)], "stage1_seconds": [round(x["seconds"], 1) for x in speed]}
+        (tmp / "training.json").write_text(json.dumps(meta, indent=2))
     elif (model_dir / HEAD_MEMBERS_DIR).is_dir():
         shutil.copytree(model_dir / HEAD_MEMBERS_DIR, members)
     for part in ("calibration.json", "conformal.json") if args.from_bundle else ():   # kept unless recalibrated

@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "bandai_namco_motion_1"))
     parser.add_argument("--runs", required=True, help="the evaluation's fold run folders (<out>/runs/full)")
     parser.add_argument("--out", required=True, help="folder for disagreement.md and disagreement.json")
+    parser.add_argument("--data2", default=str(ROOT.parent / "shared" / "data" / "bandai_namco_motion_2"),
+                        help="dataset-2, whose clips join every fold's cue reference (as in the bundle's); '' = none")
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--groups", nargs="*", default=None, help="only these folds (default: all)")
     args = parser.parse_args(argv)
@@ -31,12 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     from eai_llm.evaluation.disagreement import evaluate_disagreement
 
     try:
-        m = evaluate_disagreement(args.data, args.runs, args.out, members=args.members, groups=args.groups)
+        m = evaluate_disagreement(args.data, args.runs, args.out, members=args.members, groups=args.groups,
+                                  data2=args.data2 if args.data2 and Path(args.data2).is_dir() else None)
     except FileNotFoundError as err:
         print(err, file=sys.stderr)
         return 2
-    print(f"AUROC mutual information {m['auroc']['mutual_information']:.3f}, 1 - top probability "
-          f"{m['auroc']['max_prob']:.3f} ({Path(args.out) / 'disagreement.md'})")
+    a = m["auroc"]
+    print(f"AUROC mutual information {a['mutual_information']:.3f}, 1 - top probability {a['max_prob']:.3f}, cue checks "
+          f"{a['cue_checks']:.3f}, shipped check {a['shipped_check']:.3f}; real clips flagged "
+          f"{100 * m['flagged']['real']:.1f}% ({Path(args.out) / 'disagreement.md'})")
     return 0
 
 

@@ -289,6 +289,10 @@ def test_loco_uncertainty_systems_share_one_ensemble(real_data, tmp_path):
     d = evaluate_disagreement(real_data, out / "runs" / "full", tmp_path / "dis", members=2, groups=["dash"],
                               fps=10.0, synthetic_per_class=1, progress=False)
     assert d["real_clips"] == 7 and 0 <= d["auroc"]["mutual_information"] <= 1
-    assert "procedural" in d["per_kind"] and "| all |" in (tmp_path / "dis" / "disagreement.md").read_text()
+    assert "procedural" in d["per_kind"] and "| all out |" in (tmp_path / "dis" / "disagreement.md").read_text()
+    # the shipped check adds the disagreement to the cue checks: never a lower score, and the frozen clip is flagged
+    rows = json.loads((tmp_path / "dis" / "disagreement.json").read_text())["rows"]
+    assert all(r["shipped_check"] >= r["cue_checks"] - 1e-9 for r in rows)
+    assert d["flagged"]["frozen clip"] == 1.0 and 0 <= d["flagged"]["real"] <= 1
     with pytest.raises(FileNotFoundError, match="ensemble member not trained"):
         evaluate_disagreement(real_data, out / "runs" / "full", tmp_path / "dis", members=3, groups=["dash"])

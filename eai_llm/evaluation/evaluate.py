@@ -111,7 +111,7 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
             old.unlink()
         model_dir = train(recipe, resume=True, progress=False)
     interp = EmotionInterpreter.from_pretrained(model_dir, dtype=dtype)
-    if head_members:
+    if head_members and not len(interp.model.head_members):    # a model trained with its own ensemble keeps it
         from .probe import _members
 
         interp.model.head_members.extend(m.eval() for m in _members(recipe, out, head_members)[1:])

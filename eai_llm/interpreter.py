@@ -244,7 +244,7 @@ class EmotionInterpreter:
                   max_new_tokens: int = 40, do_sample: bool = False, conditioned: bool = True,
                   grounded: bool = True, on_text: Callable[[str], None] | None = None,
                   on_classified: Callable[[Interpretation], None] | None = None,
-                  abstain_below: float | None = None, attribute: bool = True) -> Interpretation:
+                  abstain_below: float | None = None, attribute: bool = True, causal: bool = True) -> Interpretation:
         """Interpret one clip (a :class:`SkeletonClip` or a path).
 
         ``conditioned``: the explanation continues the predicted label (else the model names the label itself).
@@ -257,11 +257,13 @@ class EmotionInterpreter:
         explanation is written; the probabilities and the prediction set stay.
         ``attribute``: with an explanation, also find which body parts, when, drove the reading (``attribution``;
         one more batched scoring of 25 windows).
+        ``causal``: with grounded decoding, an editable cue may be cited only when neutralising it in the motion
+        lowers the head's p(label) on the explained window (``eai_llm.explain.causal``; one batched tokenizer pass).
         """
         return self.interpret_batch([clip_or_path], explain=explain, task=task, layout=layout,
                                     max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
                                     grounded=grounded, on_text=on_text, on_classified=on_classified,
-                                    abstain_below=abstain_below, attribute=attribute)[0]
+                                    abstain_below=abstain_below, attribute=attribute, causal=causal)[0]
 
     def interpret_batch(self, clips: Sequence, *, explain: bool = True, task: str = "emotion",
                         layout: str | None = None, max_new_tokens: int = 40, do_sample: bool = False,
@@ -269,7 +271,8 @@ class EmotionInterpreter:
                         on_text: Callable[[str], None] | None = None,
                         on_classified: Callable[[Interpretation], None] | None = None,
                         progress=False, batch_size: int = 32, clips_per_step: int = 16,
-                        abstain_below: float | None = None, attribute: bool = True) -> list[Interpretation]:
+                        abstain_below: float | None = None, attribute: bool = True,
+                        causal: bool = True) -> list[Interpretation]:
         """Interpret many clips (each a :class:`SkeletonClip` or a path) with one model.
 
         Clips are classified ``clips_per_step`` at a time, their windows scored together in batches of
@@ -296,7 +299,7 @@ class EmotionInterpreter:
                                              max_new_tokens=max_new_tokens, do_sample=do_sample,
                                              conditioned=conditioned, grounded=grounded, on_text=on_text,
                                              on_classified=on_classified, cues=kinematic_cues(clip),
-                                             abstain_below=abstain_below, attribute=attribute))
+                                             abstain_below=abstain_below, attribute=attribute, causal=causal))
                     bar.update(1)
         finally:
             if progress is True:      # a bar the caller passed stays theirs to close
@@ -304,7 +307,7 @@ class EmotionInterpreter:
         return results
 
     def _one(self, clip, wb, p, lp, labels, task, *, member_probs=None, explain, max_new_tokens, do_sample, conditioned, grounded,
-             on_text, on_classified, cues, abstain_below=None, attribute=True) -> Interpretation:
+             on_text, on_classified, cues, abstain_below=None, attribute=True, causal=True) -> Interpretation:
         mean = p.mean(axis=0)
         k = int(mean.argmax())
         timeline = [{"start_s": float(s / wb.fps), "end_s": float((s + int(m.sum())) / wb.fps),
@@ -333,8 +336,11 @@ class EmotionInterpreter:
             if attribute:
                 res.attribution = body_part_attribution(self, window, label=res.label, labels=labels, task=task,
                                                         window_start_s=float(wb.starts[best] / wb.fps))
+            effects = None
+            if grounded and causal:
+                effects = self._cue_effects(clip, wb, best, res, labels, conditioned)
             self._explain(res, window, labels, max_new_tokens=max_new_tokens, do_sample=do_sample,
-                          conditioned=conditioned, grounded=grounded, on_text=on_text)
+                          conditioned=conditioned, grounded=grounded, on_text=on_text, effects=effects)
         return res
 
     def _assess(self, res: Interpretation, clip, cues: dict[str, float], member_probs=None) -> None:
@@ -359,8 +365,18 @@ class EmotionInterpreter:
 
         return what_if(self, clip_or_path, cues, targets=targets, task=task)
 
+    def _cue_effects(self, clip, wb, best: int, res: Interpretation, labels: list[str], conditioned: bool):
+        """The measured effects of the editable cues some explanation could cite (``eai_llm.explain.causal``)."""
+        from .explain.causal import cue_effects
+        from .explain.evidence import select_claims
+
+        cues = res.all_cues
+        names = {c.cue for l in ([res.label] if conditioned else labels)
+                 for c in select_claims(l, cues, self.cue_stats, k=len(cues) or 1, task=res.task).support}
+        return cue_effects(self, clip, wb, best, sorted(names), labels, res.task)
+
     def _explain(self, res: Interpretation, skel, labels: list[str], *, max_new_tokens: int, do_sample: bool,
-                 conditioned: bool, grounded: bool, on_text) -> None:
+                 conditioned: bool, grounded: bool, on_text, effects=None) -> None:
         from . import explain as T
         from .explain.contrast import runner_up
         from .explain.decode import generate_answer
@@ -370,7 +386,7 @@ class EmotionInterpreter:
                                       stats=self.cue_stats, task=res.task, conditioned=conditioned,
                                       grounded=grounded, max_new_tokens=max_new_tokens, do_sample=do_sample,
                                       streamer=streamer, label_prior=res.probabilities,
-                                      prior_weight=self.config.fusion_weight)
+                                      prior_weight=self.config.fusion_weight, effects=effects)
         parsed = T.parse_answer(answer, labels)
         explanation = parsed.explanation if parsed.ok else new.strip()
         res.raw_explanation = answer.strip()

@@ -49,10 +49,15 @@ class ExplanationPlan:
 
 
 def plan_explanation(label: str, cues: Mapping[str, float], stats: Mapping[str, Mapping[str, float]], *,
-                     task: str = "emotion") -> ExplanationPlan:
-    """Every phrase an explanation of ``label`` may cite for this clip (no count limit: the model chooses)."""
+                     task: str = "emotion", effects: Mapping[str, float] | None = None) -> ExplanationPlan:
+    """Every phrase an explanation of ``label`` may cite for this clip (no count limit: the model chooses).
+    ``effects``: cue -> drop of p(label) when it is neutralised (:mod:`.causal`); editable cues whose drop is not
+    positive are then left out of ``support`` (see :func:`.causal.keep_support`)."""
+    from .causal import keep_support
+
     sel = select_claims(label, cues, stats, k=len(cues) or 1, k_against=len(cues) or 1, task=task)
-    return ExplanationPlan(label, label_phrase(label, task), tuple(c.phrase for c in sel.support),
+    support = keep_support(sel.support, effects) if effects is not None else sel.support
+    return ExplanationPlan(label, label_phrase(label, task), tuple(c.phrase for c in support),
                            tuple(c.phrase for c in sel.against), label in correlate_table(task))
 
 

@@ -13,13 +13,14 @@ against the clip's measured kinematic cues (the evidence table).
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from .progress import CallbackStreamer, progress_bar
 
 __all__ = ["EmotionInterpreter", "Interpretation", "WindowScores", "default_model_dir"]
 
@@ -93,26 +94,6 @@ class WindowScores(tuple):
         obj.llm_probs = llm_probs
         obj.member_probs = member_probs if member_probs is not None else [None] * len(probs)
         return obj
-
-
-def _progress_bar(progress, total: int, desc: str):
-    """A tqdm bar on stderr when ``progress`` is True, the caller's own tqdm-like object when one is given,
-    else a no-op."""
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        return tqdm(total=total, desc=desc, unit="clip", file=sys.stderr, dynamic_ncols=True)
-    if progress:
-        return progress
-
-    class _Null:
-        def update(self, n: int = 1) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    return _Null()
 
 
 class EmotionInterpreter:
@@ -285,7 +266,7 @@ class EmotionInterpreter:
             raise ValueError(f"abstain_below must be a probability in [0, 1], got {abstain_below}")
         labels = self._labels(task)
         clips = [self._clip(c, layout) for c in clips]
-        bar = _progress_bar(progress, len(clips), "explaining" if explain else "classifying")
+        bar = progress_bar(progress, len(clips), "explaining" if explain else "classifying")
         results = []
         try:
             for g in range(0, len(clips), max(1, clips_per_step)):
@@ -381,7 +362,7 @@ class EmotionInterpreter:
         from .explain.contrast import runner_up
         from .explain.decode import generate_answer
 
-        streamer = _CallbackStreamer(self.model.processor.tokenizer, on_text) if on_text else None
+        streamer = CallbackStreamer(self.model.processor.tokenizer, on_text) if on_text else None
         answer, new = generate_answer(self.model, skel, label=res.label, labels=labels, cues=res.all_cues,
                                       stats=self.cue_stats, task=res.task, conditioned=conditioned,
                                       grounded=grounded, max_new_tokens=max_new_tokens, do_sample=do_sample,
@@ -406,27 +387,3 @@ class EmotionInterpreter:
             res.explanation += " (unreliable reading: the clip is out of distribution)"
         other = runner_up(res.probabilities)
         res.contrast = T.contrast_text(res.label, other, res.all_cues, self.cue_stats, task=res.task) if other else None
-
-
-class _CallbackStreamer:
-    """A minimal ``generate`` streamer: decodes new tokens and hands text deltas to a callback."""
-
-    def __init__(self, tokenizer, callback: Callable[[str], None]):
-        self.tokenizer, self.callback = tokenizer, callback
-        self.ids: list[int] = []
-        self.sent = ""
-        self._prompt_seen = False
-
-    def put(self, value) -> None:
-        ids = value.reshape(-1).tolist()
-        if not self._prompt_seen:     # generate() first sends the prompt ids (empty for inputs_embeds)
-            self._prompt_seen = True
-            return
-        self.ids.extend(ids)
-        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
-        if len(text) > len(self.sent) and not text.endswith("\ufffd"):
-            self.callback(text[len(self.sent):])
-            self.sent = text
-
-    def end(self) -> None:
-        pass

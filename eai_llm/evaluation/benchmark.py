@@ -307,10 +307,22 @@ def bench_constrained(interp, clip, one, labels: Sequence[str], new_tokens: int)
     old = [run(barred()) for _ in range(3)]
     rate = lambda runs: statistics.median(max(n - 1, 1) / max(t - first, 1e-6) for t, n in runs)
     wall = lambda runs: statistics.median(t for t, _ in runs)
+
+    def whole(causal: bool) -> float:   # a whole interpret(): classification, the cue check, decoding
+        t0 = time.perf_counter()
+        interp.interpret(clip, attribute=False, causal=causal)
+        return time.perf_counter() - t0
+
+    whole(True)
+    causal = [(whole(True), 0), (whole(False), 0), (whole(True), 0), (whole(False), 0), (whole(True), 0),
+              (whole(False), 0)]
     return [Row("explanation, constrained decoding, tokens/s", rate(ours), rate(plain), "tokens/s",
                 "plain generate_text, same window", "tokens after the first (the prompt's cost removed); median of 3"),
             Row("explanation of one clip, constrained decoder", wall(ours) * 1000, wall(old) * 1000, "ms",
-                "the barred-phrases decoder it replaced", f"{ours[0][1]} vs {old[0][1]} tokens; median of 3")]
+                "the barred-phrases decoder it replaced", f"{ours[0][1]} vs {old[0][1]} tokens; median of 3"),
+            Row("interpret one clip with its explanation, counterfactual cue check on", wall(causal[0::2]) * 1000,
+                wall(causal[1::2]) * 1000, "ms", "the same with causal=False",
+                "classification + check + decoding, interleaved runs; median of 3")]
 
 
 def bench_train_step(model_dir: Path, skel, labels: Sequence[str], repeat: int, batch: int = 8) -> Row:

@@ -147,7 +147,8 @@ def test_bundled_default_model_is_hub_ready():
     assert not (BUNDLED_DIR / "MODEL_CARD.md").exists()
     card = ModelCard.load(BUNDLED_DIR / "README.md")
     assert card.data.license == "cc-by-nc-4.0" and card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    assert "79.4%" in card.text                        # the measured numbers it states are kept
+    assert "87.3%" in card.text                        # the measured numbers it states are kept
+    assert sorted(p.name for p in (BUNDLED_DIR / "head_members").iterdir()) == ["1", "2", "3", "4"]
     assert (BUNDLED_DIR / "conformal.json").is_file() and (BUNDLED_DIR / "calibration.json").is_file()
     cfg = json.loads((BUNDLED_DIR / "adapter" / "adapter_config.json").read_text())
     assert cfg["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"

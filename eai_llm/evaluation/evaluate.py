@@ -144,7 +144,7 @@ def _llm(recipe_path: Path, data: Path, records, test_group: str, out: Path, ove
     n = len(test_recs)
     return FoldResult([r.clip_id for r in test_recs], [test_group] * n, [r.label for r in test_recs], probs, t,
                       expl, faith, cons, time.perf_counter() - t0, _llm_dtype(interp), checks,
-                      fusion_weight=interp.model.config.fusion_weight if fusion_weight is not None else None)
+                      fusion_weight=fusion_weight)
 
 
 def _llm_dtype(interp) -> str:

@@ -48,7 +48,7 @@ SYSTEMS = ("cues-logreg", "tokenizer-linear",
            *(f"tokenizer-linear{v}" for v in (*_JOINT, "-no-semantic", *_UNCERTAINTY)), "llm",
            "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded", "llm-ensemble",
            *(f"llm{v}{u}" for v in (*_JOINT, "-no-semantic", "-no-spatio-temporal", "-student")
-             for u in ("", "-unfused")))
+             for u in ("", "-unfused")), "llm-kd", "llm-kd-unfused", "llm-kd-ensemble")
 # where a fold run keeps its stage-1 tokenizer (training/stage1.py: stage1_tokenizer)
 STAGE1 = Path("checkpoints") / "stage1_tokenizer"
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
@@ -216,9 +216,10 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
         variant = "" if kind != "single" else variant.replace("-ungrounded", "").replace("-unfused", "")
         if system == "cues-logreg":
             res = _run_folds(system, groups, out, lambda g: _cues_logreg(records, cues, g), log)
-        elif system == "llm-ensemble":
+        elif system in ("llm-ensemble", "llm-kd-ensemble"):
+            v = system[len("llm"):-len("-ensemble")]
             res = _ensemble_folds(Path(config), data, records, groups, out, overrides, explain, max_new_tokens, dtype,
-                                  ensemble_size, log)
+                                  ensemble_size, log, v, variants[v])
         elif base == "tokenizer-linear":
             res = _run_folds(system, groups, out, lambda g, v=variant: tokenizer_fold(
                 Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]],
@@ -254,21 +255,25 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
 
 
 def _ensemble_folds(config: Path, data: Path, records, groups: Sequence[str], out: Path, overrides: Sequence[str],
-                    explain: bool, max_new_tokens: int, dtype: str, members: int, log) -> list[FoldResult]:
-    """``llm-ensemble``: the full recipe's fold models with the fold ensemble as their head, each fold pooled at the
-    fusion weight the *other* folds' held-out clips choose (evaluation/fusion.py) from their ``llm-unfused`` and
-    ``tokenizer-linear-ensemble`` results (run first when missing; the same fold models)."""
+                    explain: bool, max_new_tokens: int, dtype: str, members: int, log, variant: str = "",
+                    variant_overrides: Sequence[str] = ()) -> list[FoldResult]:
+    """``llm<variant>-ensemble``: the fold models with the fold ensemble as their head, each fold pooled at the
+    fusion weight the *other* folds' held-out clips choose (evaluation/fusion.py) from their ``llm<variant>-unfused``
+    and ``tokenizer-linear-ensemble`` results (run first when missing). ``variant``: "" (the full recipe) or a
+    variant that changes stage 2 only (``-kd``), whose head is the full recipe's."""
     from .fusion import fold_fusion_weights
 
-    folder = lambda g: _run_dir(out, "", g)
-    llm = _run_folds("llm-unfused", groups, out, lambda g: _llm(config, data, records, g, folder(g), overrides, False,
-                                                                 max_new_tokens, dtype, True, False), log)
+    name = f"llm{variant}-ensemble"
+    overrides = [*overrides, *variant_overrides]
+    folder = lambda g: _run_dir(out, variant, g, variant_overrides)
+    llm = _run_folds(f"llm{variant}-unfused", groups, out, lambda g: _llm(
+        config, data, records, g, folder(g), overrides, False, max_new_tokens, dtype, True, False), log)
     head = _run_folds("tokenizer-linear-ensemble", groups, out, lambda g: tokenizer_fold(
-        config, data, records, g, folder(g), overrides, kind="ensemble", members=members), log)
+        config, data, records, g, _run_dir(out, "", g), overrides[:len(overrides) - len(variant_overrides)],
+        kind="ensemble", members=members), log)
     weights = dict(zip(groups, fold_fusion_weights(llm, head)))
-    log("[llm-ensemble] fusion weights chosen on the other folds: "
-        + ", ".join(f"{g} {w:.2f}" for g, w in weights.items()))
-    return _run_folds("llm-ensemble", groups, out, lambda g: _llm(
+    log(f"[{name}] fusion weights chosen on the other folds: " + ", ".join(f"{g} {w:.2f}" for g, w in weights.items()))
+    return _run_folds(name, groups, out, lambda g: _llm(
         config, data, records, g, folder(g), overrides, explain, max_new_tokens, dtype, head_members=members,
         fusion_weight=weights[g]), log)
 
@@ -282,13 +287,26 @@ def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[st
     folder = out / "runs" / (variant.lstrip("-") or "full") / group
     stage2_only = {f"model.tokenizer.{k}" for k in STAGE2_ONLY_TOKENIZER_KEYS}
     shared, own = out / "runs" / "full" / group / STAGE1, folder / STAGE1
-    if (variant_overrides and all(o.split("=", 1)[0] in stage2_only for o in variant_overrides)
+    keys = [o.split("=", 1)[0] for o in variant_overrides]
+    if (keys and all(k in stage2_only or k.startswith("stage2.") for k in keys)
             and (shared / "model.safetensors").is_file() and not own.exists()):
         shutil.copytree(shared, own)
+    if keys and all(k.startswith("stage2.") for k in keys):    # stage 1 as the full recipe's: its members too
+        _share_teachers(out / "runs" / "full" / group, folder, ensemble_members(out / "runs" / "full" / group))
     members = next((int(o.split("=", 1)[1]) for o in variant_overrides if o.startswith("stage1.distill_members=")), 0)
     if members:
         _share_teachers(out / "runs" / "full" / group, folder, members)
     return folder
+
+
+def ensemble_members(full: Path) -> int:
+    """How many members (the fold's own tokenizer and ``teachers/<i>``) a full-recipe fold folder has."""
+    from ..training.distill import teacher_dir
+
+    n = 1
+    while teacher_dir(full, n).is_dir():
+        n += 1
+    return n
 
 
 def _share_teachers(full: Path, folder: Path, members: int) -> None:

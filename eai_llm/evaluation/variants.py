@@ -10,7 +10,9 @@ the same recipe with parts taken out:
   has one: dataset-2 enters through it, trained once for all folds) and trains on the emotion sources; stage 2
   also asks dataset-2's questions;
 - ``-no-semantic`` / ``-no-spatio-temporal``: without one of the two token granularities;
-- ``-student``: the same recipe with its tokenizer distilled from ``ensemble_size`` teachers (training/distill.py).
+- ``-student``: the same recipe with its tokenizer distilled from ``ensemble_size`` teachers (training/distill.py);
+- ``-kd``: the same recipe with the LLM's label distilled from the head in stage 2 (``stage2.distill_weight=1``,
+  training/distill.py): stage 1 and the head's members are the full recipe's, only stage 2 is trained again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 
 __all__ = ["variant_overrides", "VARIANTS"]
 
-VARIANTS = ("", "-emotion-only", "-emotion-style", "-emotion-style2", "-no-semantic", "-no-spatio-temporal", "-student")
+VARIANTS = ("", "-emotion-only", "-emotion-style", "-emotion-style2", "-no-semantic", "-no-spatio-temporal", "-student", "-kd")
 
 
 def _recipe(config) -> dict:
@@ -53,4 +55,5 @@ def variant_overrides(config: str | Path | None, ensemble_size: int = 5) -> dict
         "-no-semantic": ["model.tokenizer.use_semantic=false"],
         "-no-spatio-temporal": ["model.tokenizer.use_spatio_temporal=false"],
         "-student": [f"stage1.distill_members={ensemble_size}"],
+        "-kd": ["stage2.distill_weight=1.0"],
     }

@@ -102,6 +102,7 @@ class Stage2Settings:
     batch_size: int = 8
     lr: float = 2e-4
     tokenizer_lr: float = 0.0                 # 0 = skeleton tokenizer frozen
+    distill_weight: float = 0.0               # > 0: the LLM's label also learns the head's probabilities (distill.py)
     train_projector: bool = True              # False = projector frozen (e.g. continue tuning LoRA only)
     weight_decay: float = 0.0
     warmup_steps: int = 10
@@ -115,6 +116,8 @@ class Stage2Settings:
             raise ValueError(f"stage2.kinds: expected positive weights for classify/explain/describe, got {self.kinds}")
         if self.batch_size < 1 or (self.max_steps is not None and self.max_steps < 1):
             raise ValueError("stage2: batch_size and max_steps must be >= 1")
+        if not self.distill_weight >= 0:
+            raise ValueError(f"stage2.distill_weight: expected a weight >= 0, got {self.distill_weight}")
 
 
 @dataclass

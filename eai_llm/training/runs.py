@@ -39,6 +39,8 @@ def recipe_key(recipe: TrainRecipe, stage: int) -> dict:
     if not key["stage1"].get("distill_members"):   # no distillation: the key of recipes from before it existed
         key["stage1"].pop("distill_members", None)
         key["stage1"].pop("distill_weight", None)
+    if key.get("stage2") is not None and not key["stage2"].get("distill_weight"):   # the key from before it existed
+        key["stage2"].pop("distill_weight", None)
     # the extra heads do not change the model's own tokenizer: not in stage 1's key (nor in any key when off)
     if stage == 1 or not key["stage1"].get("head_members"):
         key["stage1"].pop("head_members", None)

@@ -22,6 +22,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -75,7 +76,8 @@ def _stage2_batch(model, sources, items, stats, seed: int, step: int, mirror: bo
 
 
 def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats: dict, accelerator, out: Path,
-                 resume: bool, progress: bool = True) -> dict:
+                 resume: bool, progress: bool = True, head_members: Sequence = ()) -> dict:
+    """LoRA + projector. ``head_members``: the classification head's other tokenizers (for ``distill_weight``)."""
     s2 = recipe.stage2
     total_windows = sum(len(s) for s in sources)
     global_batch = s2.batch_size
@@ -98,6 +100,7 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
     warm = min(s2.warmup_steps, max(1, steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: min(1.0, (i + 1) / warm) * max(0.05, 1 - i / max(1, steps)))
+    soft = _label_targets(model, sources, head_members, accelerator) if s2.distill_weight > 0 else None
     wrapped, opt, sched = accelerator.prepare(model, opt, sched)
     ckpt = out / "checkpoints" / "stage2"
     key = recipe_key(recipe, 2)
@@ -124,13 +127,16 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
         outp = wrapped(batch.input_ids.to(accelerator.device), batch.attention_mask.to(accelerator.device),
                        skel.positions, skel.frame_mask, skel.joint_mask, skel.layout_ids,
                        labels=batch.labels.to(accelerator.device))
+        loss = outp.loss
+        if soft is not None:
+            loss = loss + s2.distill_weight * _distill_term(outp.logits, batch.labels, items, soft, accelerator.device)
         opt.zero_grad(set_to_none=True)
-        accelerator.backward(outp.loss)
+        accelerator.backward(loss)
         accelerator.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
         opt.step()
         sched.step()
         seen += len(items) * accelerator.num_processes
-        losses.append(outp.loss.item())
+        losses.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-s2.log_every:]):.3f}")
         if (step + 1) % s2.log_every == 0 or step + 1 == steps:
@@ -143,6 +149,39 @@ def train_stage2(recipe: TrainRecipe, model, sources: list[WindowArrays], stats:
     elapsed = time.perf_counter() - t0
     return {"samples_per_s": seen / max(elapsed, 1e-9), "seconds": elapsed, "steps": steps, "resumed_at": start,
             "first_loss": losses[0] if losses else None, "final_loss": float(np.mean(losses[-s2.log_every:])) if losses else None}
+
+
+def _label_targets(model, sources: list[WindowArrays], head_members: Sequence, accelerator):
+    """Per source: (the head's probabilities on its windows, the LLM's label first tokens), or None when the
+    source's task has no soft labels (a task the head lacks, or labels sharing a first token)."""
+    from .distill import label_first_tokens, label_teacher_probabilities
+
+    probs = label_teacher_probabilities([model.skeleton_tokenizer, *head_members], sources, device=accelerator.device)
+    out = []
+    for src, p in zip(sources, probs):
+        firsts = label_first_tokens(model.processor, src.label_set) if p is not None else None
+        out.append(None if firsts is None else (torch.as_tensor(p), firsts))
+    named = [s.name for s, o in zip(sources, out) if o is not None]
+    accelerator.print(f"stage 2: the LLM's label distilled from the head on {', '.join(named) or 'no source'}")
+    return out
+
+
+def _distill_term(logits, labels, items, soft, device) -> torch.Tensor:
+    """The label-distillation loss of one batch (0 when no classification answer of a distilled source is in it)."""
+    from .distill import label_distill_loss
+
+    rows = [i for i, (s, _, kind) in enumerate(items) if kind == "classify" and soft[s] is not None]
+    if not rows:
+        return logits.new_zeros(())
+    by_size: dict[int, list[int]] = {}
+    for i in rows:                      # label sets of different sizes go in separate calls
+        by_size.setdefault(len(soft[items[i][0]][1]), []).append(i)
+    terms = []
+    for group in by_size.values():
+        target = torch.stack([soft[items[i][0]][0][items[i][1]] for i in group]).to(device)
+        terms.append(label_distill_loss(logits, labels.to(device), group, [soft[items[i][0]][1] for i in group],
+                                        target) * len(group))
+    return sum(terms) / len(rows)
 
 
 def finished_at(target: Path, recipe: TrainRecipe) -> int | None:
@@ -215,7 +254,7 @@ def train(recipe: TrainRecipe, *, resume: bool = False, progress: bool = True) -
     cfg = replace(recipe.model, tokenizer=tokenizer.config,
                   label_sets={**recipe.model.label_sets, **{s.task: s.label_set for s in sources}})
     model = EaiLlmModel.build(cfg, skeleton_tokenizer=tokenizer, seed=recipe.seed)
-    stage2 = train_stage2(recipe, model, sources, stats, accelerator, out, resume, progress)
+    stage2 = train_stage2(recipe, model, sources, stats, accelerator, out, resume, progress, head_members=members)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         model = accelerator.unwrap_model(model).eval()

@@ -239,7 +239,8 @@ class EmotionInterpreter:
         ``attribute``: with an explanation, also find which body parts, when, drove the reading (``attribution``;
         one more batched scoring of 25 windows).
         ``causal``: with grounded decoding, an editable cue may be cited only when neutralising it in the motion
-        lowers the head's p(label) on the explained window (``eai_llm.explain.causal``; one batched tokenizer pass).
+        lowers the head's p(label) of the clip more than neutralising an editable cue at random does
+        (``eai_llm.explain.causal``; one batched tokenizer pass over the edited clips' windows).
         """
         return self.interpret_batch([clip_or_path], explain=explain, task=task, layout=layout,
                                     max_new_tokens=max_new_tokens, do_sample=do_sample, conditioned=conditioned,
@@ -319,7 +320,7 @@ class EmotionInterpreter:
                                                         window_start_s=float(wb.starts[best] / wb.fps))
             effects = None
             if grounded and causal:
-                effects = self._cue_effects(clip, wb, best, res, labels, conditioned)
+                effects = self._cue_effects(clip, wb, res, labels)
             self._explain(res, window, labels, max_new_tokens=max_new_tokens, do_sample=do_sample,
                           conditioned=conditioned, grounded=grounded, on_text=on_text, effects=effects)
         return res
@@ -346,15 +347,13 @@ class EmotionInterpreter:
 
         return what_if(self, clip_or_path, cues, targets=targets, task=task)
 
-    def _cue_effects(self, clip, wb, best: int, res: Interpretation, labels: list[str], conditioned: bool):
-        """The measured effects of the editable cues some explanation could cite (``eai_llm.explain.causal``)."""
+    def _cue_effects(self, clip, wb, res: Interpretation, labels: list[str]):
+        """The measured effects of the editable cues that apply to the clip (``eai_llm.explain.causal``)."""
         from .explain.causal import cue_effects
-        from .explain.evidence import select_claims
+        from .explain.evidence import applicable
 
-        cues = res.all_cues
-        names = {c.cue for l in ([res.label] if conditioned else labels)
-                 for c in select_claims(l, cues, self.cue_stats, k=len(cues) or 1, task=res.task).support}
-        return cue_effects(self, clip, wb, best, sorted(names), labels, res.task)
+        names = [c for c in res.all_cues if applicable(c, res.all_cues)]
+        return cue_effects(self, clip, names, labels, res.task, wb=wb)
 
     def _explain(self, res: Interpretation, skel, labels: list[str], *, max_new_tokens: int, do_sample: bool,
                  conditioned: bool, grounded: bool, on_text, effects=None) -> None:

@@ -1,5 +1,5 @@
 """The counterfactual cue check before decoding (explain/causal.py): an editable cue is cited only when
-neutralising it in the motion lowers the head's p(label)."""
+neutralising it in the motion lowers the head's p(label) of the clip more than a cue at random does."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from eai_llm.data.synthetic import synthetic_clip
-from eai_llm.explain.causal import cue_effects, keep_support
+from eai_llm.explain.causal import REFERENCE, cue_effects, keep_support
 from eai_llm.explain.constrained import plan_explanation
 from eai_llm.interpreter import EmotionInterpreter
 
@@ -29,6 +29,13 @@ def test_keep_support_drops_editable_cues_that_do_not_matter():
     assert [c.cue for c in keep_support(support[:2], {"walking_speed": -0.1, "head_pitch": -0.02})] == \
         ["head_pitch", "walking_speed"]
     assert [c.cue for c in keep_support(support[:1], {"walking_speed": -0.1})] == ["walking_speed"]
+    # a cue must also matter more than a cue at random (the mean effect of all measured cues) ...
+    bar = {**effects, REFERENCE: 0.05}
+    assert [c.cue for c in keep_support(support, bar)] == ["walking_speed", "jerk"]
+    # ... and the filling-up still takes the strongest
+    assert [c.cue for c in keep_support(support[1:], bar)] == ["arm_swing", "jerk"]
+    # a negative mean does not let cues that lower nothing through
+    assert [c.cue for c in keep_support(support, {**effects, REFERENCE: -0.3})] == ["walking_speed", "arm_swing", "jerk"]
 
 
 @pytest.fixture(scope="module")
@@ -36,23 +43,24 @@ def interp(tiny_model):
     return EmotionInterpreter.from_pretrained(tiny_model)
 
 
-def test_cue_effects_are_the_heads_drop_on_the_edited_window(interp):
+def test_cue_effects_are_the_heads_drop_of_the_clips_reading(interp):
     from eai_llm.counterfactual import neutral_targets
     from eai_llm.skeleton.edits import edit_cues
 
     clip = synthetic_clip("sad", seconds=6.0, seed=3)
     labels = interp.label_sets["emotion"]
-    wb = interp._windows(clip)
-    eff = cue_effects(interp, clip, wb, 1, ["walking_speed", "head_pitch", "jerk"], labels)
-    assert set(eff) == set(labels) and set(eff["sad"]) == {"walking_speed", "head_pitch"}   # jerk is not editable
-    # by hand: the head's p(sad) on window 1, before and after neutralising the walking speed
-    head = lambda c: interp.model.head_logprobs(interp._skel(interp._windows(c), c.layout.name).select(slice(1, 2)),
-                                                labels).exp()[0].numpy()
+    eff = cue_effects(interp, clip, ["walking_speed", "head_pitch", "jerk"], labels)
+    assert set(eff) == set(labels) and set(eff["sad"]) == {"walking_speed", "head_pitch", REFERENCE}   # jerk: not editable
+    # by hand: the head's p(sad) over all windows, before and after neutralising the walking speed
+    head = lambda c: interp.model.head_logprobs(interp._skel(interp._windows(c), c.layout.name),
+                                                labels).exp().mean(0).numpy()
     edited = edit_cues(clip, {"walking_speed": neutral_targets(["walking_speed"], interp.cue_stats)["walking_speed"]}).clip
     want = head(clip) - head(edited)
     assert eff["sad"]["walking_speed"] == pytest.approx(want[labels.index("sad")], abs=1e-5)
+    assert eff["sad"][REFERENCE] == pytest.approx((eff["sad"]["walking_speed"] + eff["sad"]["head_pitch"]) / 2)
     assert sum(eff[l]["walking_speed"] for l in labels) == pytest.approx(0.0, abs=1e-5)   # probabilities move, not vanish
-    assert cue_effects(interp, clip, wb, 0, ["jerk"], labels) == {}
+    assert cue_effects(interp, clip, ["jerk"], labels) == {}
+    assert eff == cue_effects(interp, clip, ["walking_speed", "head_pitch"], labels, wb=interp._windows(clip))
 
 
 def test_explanations_cite_only_editable_cues_that_lower_the_label(interp):
@@ -60,16 +68,13 @@ def test_explanations_cite_only_editable_cues_that_lower_the_label(interp):
     labels = interp.label_sets["emotion"]
     res = interp.interpret(clip, attribute=False)
     assert res.well_formed
-    wb = interp._windows(clip)
-    p = interp.classify_windows([clip])[1][0]
-    best = int(p[:, labels.index(res.label)].argmax())
-    eff = interp._cue_effects(clip, wb, best, res, labels, conditioned=True)[res.label]
+    eff = interp._cue_effects(clip, interp._windows(clip), res, labels)[res.label]
     cited = {r["cue"] for r in res.evidence if r["role"] == "support"}
     plan = plan_explanation(res.label, res.all_cues, interp.cue_stats, effects=eff)
     plain = plan_explanation(res.label, res.all_cues, interp.cue_stats)
     assert cited and set(plan.support) <= set(plain.support)
-    # every cited editable cue lowers p(label) when neutralised, unless it was needed to reach two citations
-    refused = [c for c in cited if c in eff and eff[c] <= 0]
+    # every cited editable cue matters more than the mean cue, unless it was needed to reach two citations
+    refused = [c for c in cited if c in eff and eff[c] <= max(0.0, eff[REFERENCE])]
     assert not refused or len(plan.support) <= 2
     off = interp.interpret(clip, attribute=False, causal=False)
     assert off.well_formed and np.allclose(list(off.probabilities.values()), list(res.probabilities.values()))

@@ -283,6 +283,20 @@ def test_loco_uncertainty_systems_share_one_ensemble(real_data, tmp_path):
     report = (out / "report.md").read_text()
     assert "ECE 10 equal-mass bins" in report and "one member (2 seeds" in report
     assert main([*args, "--systems", "tokenizer-linear-ensemble", "--ensemble-size", "1"]) == 2
+    # -kd trains stage 2 again with the LLM's label distilled from the head; stage 1 and the members are the full
+    # recipe's (copied and linked, not trained again), and its ensemble system pools them as llm-ensemble does
+    assert main([*args, "stage1.head_members=2", "stage2.max_steps=2",
+                 "--systems", "llm-kd-unfused", "llm-kd-ensemble"]) == 0
+    kd = out / "runs" / "kd" / "dash"
+    assert (kd / "teachers" / "1").resolve() == (full / "teachers" / "1").resolve()
+    assert teacher_log.read_text() == before
+    stage1 = Path("checkpoints") / "stage1_tokenizer" / "model.safetensors"
+    assert (kd / stage1).read_bytes() == (full / stage1).read_bytes()
+    assert (kd / "model" / "head_members" / "1").is_dir()
+    kd_un = FoldResult.load(out / "folds" / "llm-kd-unfused" / "dash.json")
+    kd_ens = FoldResult.load(out / "folds" / "llm-kd-ensemble" / "dash.json")
+    assert kd_un.clip_ids == kd_ens.clip_ids and kd_ens.fusion_weight is not None
+    assert {"llm-kd-unfused", "llm-kd-ensemble"} <= set(json.loads((out / "metrics.json").read_text())["systems"])
     # the fold ensembles' disagreement scored as an out-of-distribution signal
     from eai_llm.evaluation.disagreement import evaluate_disagreement
 

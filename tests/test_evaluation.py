@@ -286,7 +286,7 @@ def test_loco_uncertainty_systems_share_one_ensemble(real_data, tmp_path):
     # -kd trains stage 2 again with the LLM's label distilled from the head; stage 1 and the members are the full
     # recipe's (copied and linked, not trained again), and its ensemble system pools them as llm-ensemble does
     assert main([*args, "stage1.head_members=2", "stage2.max_steps=2",
-                 "--systems", "llm-kd-unfused", "llm-kd-ensemble"]) == 0
+                 "--systems", "llm-kd-unfused", "llm-kd-ensemble", "--reexpress", "h36m_17"]) == 0
     kd = out / "runs" / "kd" / "dash"
     assert (kd / "teachers" / "1").resolve() == (full / "teachers" / "1").resolve()
     assert teacher_log.read_text() == before
@@ -296,6 +296,9 @@ def test_loco_uncertainty_systems_share_one_ensemble(real_data, tmp_path):
     kd_un = FoldResult.load(out / "folds" / "llm-kd-unfused" / "dash.json")
     kd_ens = FoldResult.load(out / "folds" / "llm-kd-ensemble" / "dash.json")
     assert kd_un.clip_ids == kd_ens.clip_ids and kd_ens.fusion_weight is not None
+    rig = FoldResult.load(out / "folds" / "llm-kd-ensemble@h36m_17" / "dash.json")    # the same weight, fewer joints
+    assert rig.clip_ids == kd_ens.clip_ids and rig.fusion_weight == kd_ens.fusion_weight
+    assert not np.allclose(rig.probs, kd_ens.probs)
     assert {"llm-kd-unfused", "llm-kd-ensemble"} <= set(json.loads((out / "metrics.json").read_text())["systems"])
     # the fold ensembles' disagreement scored as an out-of-distribution signal
     from eai_llm.evaluation.disagreement import evaluate_disagreement

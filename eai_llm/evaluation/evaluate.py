@@ -231,7 +231,11 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
         summary[system] = summarise(res)
         for layout in reexpress if base in ("tokenizer-linear", "llm") else ():
             name, read = f"{system}@{layout}", rig_reader(layout)
-            if base == "tokenizer-linear":
+            if system in ("llm-ensemble", "llm-kd-ensemble"):     # the same fold weights, the clips re-expressed
+                v = system[len("llm"):-len("-ensemble")]
+                lres = _ensemble_folds(Path(config), data, records, groups, out, overrides, False, max_new_tokens,
+                                       dtype, ensemble_size, log, v, variants[v], test_clip=read, name=name)
+            elif base == "tokenizer-linear":
                 lres = _run_folds(name, groups, out, lambda g, v=variant: tokenizer_fold(
                     Path(config), data, records, g, _run_dir(out, v, g, variants[v]), [*overrides, *variants[v]],
                     read, kind=kind, members=ensemble_size), log)
@@ -256,14 +260,16 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
 
 def _ensemble_folds(config: Path, data: Path, records, groups: Sequence[str], out: Path, overrides: Sequence[str],
                     explain: bool, max_new_tokens: int, dtype: str, members: int, log, variant: str = "",
-                    variant_overrides: Sequence[str] = ()) -> list[FoldResult]:
+                    variant_overrides: Sequence[str] = (), test_clip: Callable | None = None,
+                    name: str | None = None) -> list[FoldResult]:
     """``llm<variant>-ensemble``: the fold models with the fold ensemble as their head, each fold pooled at the
     fusion weight the *other* folds' held-out clips choose (evaluation/fusion.py) from their ``llm<variant>-unfused``
     and ``tokenizer-linear-ensemble`` results (run first when missing). ``variant``: "" (the full recipe) or a
-    variant that changes stage 2 only (``-kd``), whose head is the full recipe's."""
+    variant that changes stage 2 only (``-kd``), whose head is the full recipe's. ``test_clip`` / ``name``: the
+    held-out clips read another way (a re-expressed rig) under that result name, at the full rig's weights."""
     from .fusion import fold_fusion_weights
 
-    name = f"llm{variant}-ensemble"
+    name = name or f"llm{variant}-ensemble"
     overrides = [*overrides, *variant_overrides]
     folder = lambda g: _run_dir(out, variant, g, variant_overrides)
     llm = _run_folds(f"llm{variant}-unfused", groups, out, lambda g: _llm(
@@ -274,8 +280,8 @@ def _ensemble_folds(config: Path, data: Path, records, groups: Sequence[str], ou
     weights = dict(zip(groups, fold_fusion_weights(llm, head)))
     log(f"[{name}] fusion weights chosen on the other folds: " + ", ".join(f"{g} {w:.2f}" for g, w in weights.items()))
     return _run_folds(name, groups, out, lambda g: _llm(
-        config, data, records, g, folder(g), overrides, explain, max_new_tokens, dtype, head_members=members,
-        fusion_weight=weights[g]), log)
+        config, data, records, g, folder(g), overrides, explain, max_new_tokens, dtype, test_clip=test_clip,
+        head_members=members, fusion_weight=weights[g]), log)
 
 
 def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[str] = ()) -> Path:

@@ -8,6 +8,8 @@ package (`eai_llm/assets/default_model/`), with its model card.
     python scripts/build_default_model.py --skip-train --refresh-cue-stats    # explanations' reference statistics
     python scripts/build_default_model.py --from-bundle --head-members-only --temperature-from runs/eval-ens \
         --system llm-ensemble      # the bundle's ensemble head (the recipe's stage1.head_members) + calibration
+    python scripts/build_default_model.py --temperature-from runs/eval-kd --system llm-kd-ensemble
+        # the recipe trained (stage 2 with its stage2.distill_weight), calibrated by that run's -kd folds
 
 Only what we trained is bundled (skeleton tokenizer, projector, LoRA adapter, config, cue statistics, training
 metadata, calibration) with the card as `README.md` (hub metadata block included), the adapter's base model named by
@@ -124,10 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         cal = heldout_temperature(args.temperature_from, args.system)
         cfg = json.loads((tmp / "config.json").read_text())
         cfg["temperature"] = round(cal["temperature"], 4)
-        if args.system == "llm-ensemble":
+        if args.system.endswith("-ensemble") and args.system.startswith("llm"):    # llm-ensemble, llm-kd-ensemble
             from eai_llm.evaluation.fusion import heldout_fusion_weight
 
-            cfg["fusion_weight"] = cal["fusion_weight"] = heldout_fusion_weight(args.temperature_from)
+            cfg["fusion_weight"] = cal["fusion_weight"] = heldout_fusion_weight(
+                args.temperature_from, args.system.replace("-ensemble", "-unfused"))
             print(f"fusion weight {cfg['fusion_weight']:.2f}, chosen on the held-out clips of every fold")
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2))
         (tmp / "calibration.json").write_text(json.dumps(cal, indent=2))

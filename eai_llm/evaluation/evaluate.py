@@ -49,6 +49,8 @@ SYSTEMS = ("cues-logreg", "tokenizer-linear",
            "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded", "llm-ensemble",
            *(f"llm{v}{u}" for v in (*_JOINT, "-no-semantic", "-no-spatio-temporal", "-student")
              for u in ("", "-unfused")), "llm-kd", "llm-kd-unfused", "llm-kd-ensemble")
+# the llm systems whose head is the fold ensemble at the nested fusion weight (``llm<variant>-ensemble``)
+_ENSEMBLE_LLM = ("llm-ensemble", "llm-kd-ensemble")
 # where a fold run keeps its stage-1 tokenizer (training/stage1.py: stage1_tokenizer)
 STAGE1 = Path("checkpoints") / "stage1_tokenizer"
 TARGETS = {"accuracy_7": 0.90, "accuracy_4": 0.90, "faithfulness": 0.95, "label_consistency": 0.99, "ece_7": 0.08}
@@ -216,8 +218,8 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
         variant = "" if kind != "single" else variant.replace("-ungrounded", "").replace("-unfused", "")
         if system == "cues-logreg":
             res = _run_folds(system, groups, out, lambda g: _cues_logreg(records, cues, g), log)
-        elif system in ("llm-ensemble", "llm-kd-ensemble"):
-            v = system[len("llm"):-len("-ensemble")]
+        elif system in _ENSEMBLE_LLM:
+            v = system.removeprefix("llm").removesuffix("-ensemble")
             res = _ensemble_folds(Path(config), data, records, groups, out, overrides, explain, max_new_tokens, dtype,
                                   ensemble_size, log, v, variants[v])
         elif base == "tokenizer-linear":
@@ -231,8 +233,8 @@ def evaluate_loco(data: str | Path, out: str | Path, *, config: str | Path | Non
         summary[system] = summarise(res)
         for layout in reexpress if base in ("tokenizer-linear", "llm") else ():
             name, read = f"{system}@{layout}", rig_reader(layout)
-            if system in ("llm-ensemble", "llm-kd-ensemble"):     # the same fold weights, the clips re-expressed
-                v = system[len("llm"):-len("-ensemble")]
+            if system in _ENSEMBLE_LLM:         # the same fold weights, the clips re-expressed
+                v = system.removeprefix("llm").removesuffix("-ensemble")
                 lres = _ensemble_folds(Path(config), data, records, groups, out, overrides, False, max_new_tokens,
                                        dtype, ensemble_size, log, v, variants[v], test_clip=read, name=name)
             elif base == "tokenizer-linear":
@@ -270,17 +272,16 @@ def _ensemble_folds(config: Path, data: Path, records, groups: Sequence[str], ou
     from .fusion import fold_fusion_weights
 
     name = name or f"llm{variant}-ensemble"
-    overrides = [*overrides, *variant_overrides]
+    mine = [*overrides, *variant_overrides]
     folder = lambda g: _run_dir(out, variant, g, variant_overrides)
     llm = _run_folds(f"llm{variant}-unfused", groups, out, lambda g: _llm(
-        config, data, records, g, folder(g), overrides, False, max_new_tokens, dtype, True, False), log)
+        config, data, records, g, folder(g), mine, False, max_new_tokens, dtype, True, False), log)
     head = _run_folds("tokenizer-linear-ensemble", groups, out, lambda g: tokenizer_fold(
-        config, data, records, g, _run_dir(out, "", g), overrides[:len(overrides) - len(variant_overrides)],
-        kind="ensemble", members=members), log)
+        config, data, records, g, _run_dir(out, "", g), overrides, kind="ensemble", members=members), log)
     weights = dict(zip(groups, fold_fusion_weights(llm, head)))
     log(f"[{name}] fusion weights chosen on the other folds: " + ", ".join(f"{g} {w:.2f}" for g, w in weights.items()))
     return _run_folds(name, groups, out, lambda g: _llm(
-        config, data, records, g, folder(g), overrides, explain, max_new_tokens, dtype, test_clip=test_clip,
+        config, data, records, g, folder(g), mine, explain, max_new_tokens, dtype, test_clip=test_clip,
         head_members=members, fusion_weight=weights[g]), log)
 
 

@@ -314,8 +314,7 @@ def bench_constrained(interp, clip, one, labels: Sequence[str], new_tokens: int)
         return time.perf_counter() - t0
 
     whole(True)
-    causal = [(whole(True), 0), (whole(False), 0), (whole(True), 0), (whole(False), 0), (whole(True), 0),
-              (whole(False), 0)]
+    causal = [(whole(on), 0) for _ in range(3) for on in (True, False)]     # interleaved: on, off, on, ...
     return [Row("explanation, constrained decoding, tokens/s", rate(ours), rate(plain), "tokens/s",
                 "plain generate_text, same window", "tokens after the first (the prompt's cost removed); median of 3"),
             Row("explanation of one clip, constrained decoder", wall(ours) * 1000, wall(old) * 1000, "ms",

@@ -47,8 +47,8 @@ _UNCERTAINTY = ("-mcdropout", "-ensemble", "-student")
 SYSTEMS = ("cues-logreg", "tokenizer-linear",
            *(f"tokenizer-linear{v}" for v in (*_JOINT, "-no-semantic", *_UNCERTAINTY)), "llm",
            "llm-unfused", "llm-ungrounded", "llm-unfused-ungrounded", "llm-ensemble",
-           *(f"llm{v}{u}" for v in (*_JOINT, "-no-semantic", "-no-spatio-temporal", "-student")
-             for u in ("", "-unfused")), "llm-kd", "llm-kd-unfused", "llm-kd-ensemble")
+           *(f"llm{v}{u}" for v in (*_JOINT, "-no-semantic", "-no-spatio-temporal", "-student", "-kd")
+             for u in ("", "-unfused")), "llm-kd-ensemble")
 # the llm systems whose head is the fold ensemble at the nested fusion weight (``llm<variant>-ensemble``)
 _ENSEMBLE_LLM = ("llm-ensemble", "llm-kd-ensemble")
 # where a fold run keeps its stage-1 tokenizer (training/stage1.py: stage1_tokenizer)
@@ -299,14 +299,14 @@ def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[st
             and (shared / "model.safetensors").is_file() and not own.exists()):
         shutil.copytree(shared, own)
     if keys and all(k.startswith("stage2.") for k in keys):    # stage 1 as the full recipe's: its members too
-        _share_teachers(out / "runs" / "full" / group, folder, ensemble_members(out / "runs" / "full" / group))
+        _share_teachers(out / "runs" / "full" / group, folder, _ensemble_members(out / "runs" / "full" / group))
     members = next((int(o.split("=", 1)[1]) for o in variant_overrides if o.startswith("stage1.distill_members=")), 0)
     if members:
         _share_teachers(out / "runs" / "full" / group, folder, members)
     return folder
 
 
-def ensemble_members(full: Path) -> int:
+def _ensemble_members(full: Path) -> int:
     """How many members (the fold's own tokenizer and ``teachers/<i>``) a full-recipe fold folder has."""
     from ..training.distill import teacher_dir
 

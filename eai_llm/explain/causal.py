@@ -54,7 +54,7 @@ def cue_effects(interp, clip, cues: Sequence[str], labels: Sequence[str], task: 
         done.append(c)
     batch = SkeletonInput(*(torch.cat([getattr(r, f) for r in rows]) for f in
                             ("positions", "frame_mask", "joint_mask", "layout_ids")))
-    lp = interp.model.head_logprobs(batch, list(labels), task) if hasattr(interp.model, "head_logprobs") else None
+    lp = interp.model.head_logprobs(batch, list(labels), task)
     if lp is None:
         return None
     p = lp.exp().cpu().numpy()

@@ -33,3 +33,14 @@ def tiny_model(tmp_path_factory) -> Path:
     assert main(["train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--output-dir", str(out),
                  "--no-progress", "--override", f"cache_dir={out / 'cache'}"]) == 0
     return out / "model"
+
+
+@pytest.fixture
+def tiny_bvh(tmp_path: Path):
+    """(path, joints, motion) of a 6-frame BVH of the reference human rig (tests/bvh_reference.py)."""
+    from bvh_reference import bvh_text, human_rig, random_motion, write
+
+    joints = human_rig()
+    motion = random_motion(joints, 6)
+    path = write(tmp_path / "tiny.bvh", bvh_text(joints, motion, end_sites={"Head": (0, 12, 0)}))
+    return path, joints, motion

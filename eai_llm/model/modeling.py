@@ -31,11 +31,12 @@ from torch import nn
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from ..tokenizer.mgst import SkeletonTokenizer
+from .adapter import load_adapter, plain_base, wrap_lora
 from .config import EaiLlmConfig
 from .heads import HEAD_MEMBERS_DIR, head_member_logprobs, load_head_members, pool_members, save_head_members
-from .llm import SAVED_IN_MODEL_DIR, load_llm, load_text_tokenizer
+from .llm import SAVED_IN_MODEL_DIR, contiguous_head_input, load_llm, load_text_tokenizer
 from .processor import IGNORE, EaiProcessor
-from .weights import MissingModelFile, ModelLoadError, check_tensors, read_safetensors, refuse_pickled
+from .weights import MissingModelFile, ModelLoadError, check_tensors, read_safetensors
 
 __all__ = ["SkeletonInput", "Projector", "EaiLlmModel", "PlaceholderCountError"]
 
@@ -93,74 +94,6 @@ class Projector(nn.Module):
         return self.net(x)
 
 
-def _wrap_lora(llm, cfg: EaiLlmConfig):
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-
-    if cfg.llm.load_in_4bit:
-        llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=False)
-    names = {n.rsplit(".", 1)[-1] for n, _ in llm.named_modules()}
-    targets = [t for t in cfg.lora.target_modules if t in names]
-    if not targets:
-        raise ValueError(f"lora.target_modules {cfg.lora.target_modules} match no module of the LLM")
-    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=targets, task_type="CAUSAL_LM")
-    return get_peft_model(llm, lora)
-
-
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
-
-
-def _load_adapter(model_dir: Path, base):
-    """The base LLM with the saved LoRA adapter, loaded strictly (every LoRA tensor the adapter config implies,
-    with its shape; safetensors only)."""
-    from peft import PeftModel
-    from peft.utils import get_peft_model_state_dict
-
-    folder = model_dir / "adapter"
-    refuse_pickled(model_dir, folder)
-    for name in (ADAPTER_CONFIG, ADAPTER_WEIGHTS):
-        if not (folder / name).is_file():
-            raise MissingModelFile(f"{model_dir}: adapter/{name}: missing")
-    weights = folder / ADAPTER_WEIGHTS
-    saved = read_safetensors(model_dir, weights)
-    try:
-        # a shape that does not fit is left out here and reported below (peft would raise a multi-line error)
-        llm = PeftModel.from_pretrained(base, folder, ignore_mismatched_sizes=True)
-    except Exception as err:   # peft / torch raise several types for a config or a shape that does not fit
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise ModelLoadError(f"{model_dir}: adapter/: cannot be applied to the base LLM ({first[:300]})") from None
-    check_tensors(model_dir, weights, saved, get_peft_model_state_dict(llm))
-    return llm
-
-
-def _plain_base(llm):
-    """The base LLM without LoRA layers (a copy when ``llm`` is a peft model; used for tiny/merged bases)."""
-    if not hasattr(llm, "peft_config"):
-        return llm
-    from transformers import AutoModelForCausalLM
-
-    base = llm.get_base_model()
-    state = {k.replace(".base_layer", ""): v for k, v in base.state_dict().items() if ".lora_" not in k}
-    plain = AutoModelForCausalLM.from_config(base.config)
-    plain.load_state_dict(state, strict=True)
-    return plain
-
-
-def _contiguous_input(module, args):
-    return (args[0].contiguous(), *args[1:])
-
-
-def _contiguous_head_input(llm) -> None:
-    """Make the LM head's input contiguous. With ``logits_to_keep`` the head sees a strided slice of the hidden
-    states; on CPU a bfloat16 ``F.linear`` of such a slice with a frozen weight took a batched-matmul path that
-    copies the whole vocabulary matrix per row: 2.1 s instead of 5 ms for 27 rows of SmolLM2 (torch 2.13)."""
-    head = llm.get_output_embeddings()
-    if head is not None and not getattr(head, "_eai_contiguous", False):
-        head.register_forward_pre_hook(_contiguous_input)
-        head._eai_contiguous = True
-
-
 class EaiLlmModel(nn.Module):
     def __init__(self, config: EaiLlmConfig, skeleton_tokenizer: SkeletonTokenizer, llm, processor: EaiProcessor):
         super().__init__()
@@ -169,7 +102,7 @@ class EaiLlmModel(nn.Module):
         # extra classification heads (a deep ensemble with the tokenizer's own; model/heads.py), empty = none
         self.head_members = nn.ModuleList()
         self.llm = llm
-        _contiguous_head_input(llm)
+        contiguous_head_input(llm)
         self.processor = processor
         hidden = llm.get_input_embeddings().weight.shape[1]
         self.projector = Projector(config.tokenizer.dim, hidden, config.projector.hidden, config.projector.layers)
@@ -186,7 +119,7 @@ class EaiLlmModel(nn.Module):
         text_tok = load_text_tokenizer(config.llm, verbose=verbose)
         llm = load_llm(config.llm, vocab_size=len(text_tok), seed=seed, verbose=verbose)
         with quiet_loading(verbose):          # importing peft imports bitsandbytes, which may log a kernel warning
-            llm = _wrap_lora(llm, config)
+            llm = wrap_lora(llm, config)
         tok = skeleton_tokenizer if skeleton_tokenizer is not None else SkeletonTokenizer(config.tokenizer)
         return cls(config, tok, llm, EaiProcessor(text_tok, config))
 
@@ -228,7 +161,7 @@ class EaiLlmModel(nn.Module):
             llm_cfg = replace(llm_cfg, dtype=str(inference_dtype(dtype, device)).removeprefix("torch."))
         base = load_llm(llm_cfg, model_dir=path, verbose=verbose)
         adapter = path / "adapter"
-        llm = _load_adapter(path, base) if adapter.is_dir() else base
+        llm = load_adapter(path, base) if adapter.is_dir() else base
         tok = SkeletonTokenizer.from_pretrained(path / "skeleton_tokenizer")
         if tok.config.to_dict() != config.tokenizer.to_dict():
             raise ModelLoadError(f"{path / 'skeleton_tokenizer'}: its config differs from {path / 'config.json'}")
@@ -240,7 +173,7 @@ class EaiLlmModel(nn.Module):
         model.projector.load_state_dict(state, strict=True)
         if merge_adapter and hasattr(model.llm, "peft_config") and not config.llm.load_in_4bit:
             model.llm = model.llm.merge_and_unload()
-            _contiguous_head_input(model.llm)
+            contiguous_head_input(model.llm)
         return model.to(device).eval()
 
     def save_pretrained(self, path: str | Path, extras: dict[str, object] | None = None, *,
@@ -270,7 +203,7 @@ class EaiLlmModel(nn.Module):
                 (tmp / "adapter" / "README.md").unlink(missing_ok=True)   # peft's empty model-card template
                 hub_adapter_config(tmp / "adapter", hub_base_model(self.config.llm.name_or_path))
             if self.config.llm.name_or_path in SAVED_IN_MODEL_DIR:
-                _plain_base(self.llm).save_pretrained(tmp / "llm")
+                plain_base(self.llm).save_pretrained(tmp / "llm")
                 self.processor.tokenizer.save_pretrained(tmp / "llm")
             for name, src in (files or {}).items():
                 (shutil.copytree if Path(src).is_dir() else shutil.copyfile)(src, tmp / name)

@@ -76,3 +76,34 @@ def test_loco_llm_ensemble_pools_the_fold_ensemble_at_the_other_folds_weight(rea
         assert ens.clip_ids == load("llm", g).clip_ids and np.allclose(np.sum(ens.probs, 1), 1, atol=1e-4)
     systems = json.loads((out / "metrics.json").read_text())["systems"]
     assert set(systems) == {"llm", "llm-ensemble"} and systems["llm-ensemble"]["7class"]["n"] == 14
+
+
+def test_split_runs_choose_each_weight_on_every_other_fold(tmp_path, monkeypatch):
+    """With --groups (two processes), a fold's weight is chosen on the other groups' saved folds too, and a fold
+    saved at a weight chosen on fewer folds is scored again once more folds exist."""
+    from types import SimpleNamespace
+
+    from eai_llm.evaluation import evaluate as E
+
+    folds = {"a": _pair("a", 0, head_right=False), "b": _pair("b", 1, head_right=True),
+             "c": _pair("c", 2, head_right=True)}
+    records = [SimpleNamespace(group=g) for g in folds]
+    scored = []
+
+    def fake_llm(*args, fusion_weight=None, **kw):
+        scored.append((args[3], fusion_weight))
+        return FoldResult(**{**folds[args[3]][0].__dict__, "fusion_weight": fusion_weight})
+
+    monkeypatch.setattr(E, "_llm", fake_llm)
+    save = lambda g: [r.save(tmp_path / "folds" / s / f"{g}.json")
+                      for s, r in zip(("llm-unfused", "tokenizer-linear-ensemble"), folds[g])]
+    run = lambda: E._ensemble_folds(TINY, tmp_path, records, ["a"], tmp_path, (), False, 8, "float32", 2, lambda m: None)
+    save("a")
+    alone = run()[0].fusion_weight                  # only fold a exists: chosen on itself, where the LLM is right
+    assert scored == [("a", alone)] and alone < 0.5
+    assert run()[0].fusion_weight == alone and len(scored) == 1         # saved and still current: not redone
+    save("b"), save("c")                             # the other process's folds arrive
+    again = run()[0].fusion_weight
+    assert again == fold_fusion_weights([folds[g][0] for g in "abc"], [folds[g][1] for g in "abc"])[0]
+    assert again > 0.5 and scored[-1] == ("a", again) and len(scored) == 2
+    assert FoldResult.load(tmp_path / "folds" / "llm-ensemble" / "a.json").fusion_weight == again

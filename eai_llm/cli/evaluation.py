@@ -23,7 +23,7 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
     config: loco: the recipe trained on every fold (e.g. configs/default.yaml with --override stage2.max_steps=120).
     protocol: loco (train per fold) or holdout (score a trained model).
     systems: loco: any of cues-logreg, tokenizer-linear[-emotion-only|-emotion-style|-emotion-style2|-no-semantic|-mcdropout|-ensemble|-student], llm[-emotion-only|-emotion-style|-emotion-style2|-no-semantic|-no-spatio-temporal|-student|-kd][-unfused], llm-ungrounded, llm-unfused-ungrounded, llm-ensemble, llm-kd-ensemble (-unfused: the LLM's label scores alone; -mcdropout: dropout on at test time; -ensemble: a deep ensemble of tokenizers, for llm the fold ensemble as the head at a fusion weight chosen on the other folds (the shipped system); -student: the tokenizer distilled from that ensemble; -kd: the LLM's label distilled from the head; default: cues-logreg, the tokenizer-linear ones, llm).
-    groups: loco: only these held-out content types (default: all).
+    groups: loco: only these held-out content types (default: all); runs split by groups share --out, and the ensemble systems choose each fold's fusion weight on every other fold saved there (a fold scored at a weight chosen on fewer folds is scored again).
     override: recipe overrides for every fold, e.g. stage2.max_steps=100.
     no_explain: skip explanation generation (no faithfulness / consistency).
     max_new_tokens: explanation length limit.

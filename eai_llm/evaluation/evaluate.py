@@ -155,13 +155,19 @@ def _llm_dtype(interp) -> str:
 
 # ---- the loop -----------------------------------------------------------------------------------
 def _run_folds(name: str, groups: Sequence[str], out: Path, run: Callable[[str], FoldResult],
-               log: Callable[[str], None]) -> list[FoldResult]:
+               log: Callable[[str], None], current: Callable[[str, FoldResult], bool] | None = None
+               ) -> list[FoldResult]:
+    """Each fold's saved result of system ``name``, or ``run(g)`` (then saved) where there is none. ``current``:
+    whether a saved result still holds (e.g. its fusion weight is the one chosen now); one that does not is redone."""
     results = []
     for g in groups:
         path = out / "folds" / name / f"{g}.json"
         if path.is_file():
-            results.append(FoldResult.load(path))
-            continue
+            saved = FoldResult.load(path)
+            if current is None or current(g, saved):
+                results.append(saved)
+                continue
+            log(f"[{name}] fold {g}: the saved result was scored at another fusion weight; scoring again")
         log(f"[{name}] fold {g}: training and predicting ...")
         res = run(g)
         res.save(path)
@@ -278,11 +284,19 @@ def _ensemble_folds(config: Path, data: Path, records, groups: Sequence[str], ou
         config, data, records, g, folder(g), mine, False, max_new_tokens, dtype, True, False), log)
     head = _run_folds("tokenizer-linear-ensemble", groups, out, lambda g: tokenizer_fold(
         config, data, records, g, _run_dir(out, "", g), overrides, kind="ensemble", members=members), log)
-    weights = dict(zip(groups, fold_fusion_weights(llm, head)))
-    log(f"[{name}] fusion weights chosen on the other folds: " + ", ".join(f"{g} {w:.2f}" for g, w in weights.items()))
+    # every fold's weight is chosen on all the other folds that have both results: with --groups, those of
+    # another process's groups too; a saved fold scored at a weight chosen on fewer folds is scored again
+    more = [g for g in sorted({r.group for r in records}) if g not in groups and all(
+        (out / "folds" / s / f"{g}.json").is_file() for s in (f"llm{variant}-unfused", "tokenizer-linear-ensemble"))]
+    load = lambda s: [FoldResult.load(out / "folds" / s / f"{g}.json") for g in more]
+    chosen = fold_fusion_weights([*llm, *load(f"llm{variant}-unfused")], [*head, *load("tokenizer-linear-ensemble")])
+    weights = dict(zip(groups, chosen))
+    log(f"[{name}] fusion weights chosen on the other {len(groups) + len(more) - 1} folds: "
+        + ", ".join(f"{g} {w:.2f}" for g, w in weights.items()))
+    fresh = lambda g, saved: saved.fusion_weight is not None and abs(saved.fusion_weight - weights[g]) < 1e-9
     return _run_folds(name, groups, out, lambda g: _llm(
         config, data, records, g, folder(g), mine, explain, max_new_tokens, dtype, test_clip=test_clip,
-        head_members=members, fusion_weight=weights[g]), log)
+        head_members=members, fusion_weight=weights[g]), log, fresh)
 
 
 def _run_dir(out: Path, variant: str, group: str, variant_overrides: Sequence[str] = ()) -> Path:

@@ -207,3 +207,24 @@ def test_quiet_loading_silences_the_bitsandbytes_kernel_line(caplog):
         with quiet_loading(verbose=True):
             log.warning(line)
         assert [r for r in caplog.records if "gemm_4bit_forward" in r.getMessage()]
+
+
+def test_quiet_loading_silences_the_gguf_conversion_bar_and_the_kernels_line(capfd, caplog):
+    """The one-time conversion of SmolLM2 from the wheel's GGUF draws a plain tqdm bar; kernels logs a line."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    from eai_llm.model.quiet import quiet_loading
+
+    original = gguf_utils.tqdm
+    capfd.readouterr()
+    with quiet_loading():
+        assert list(gguf_utils.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors...")) == [0, 1, 2]
+        with caplog.at_level(logging.NOTSET):
+            logging.getLogger("kernels._internals.hf_hub").warning("Skipping publisher trust check for 'x'")
+    assert "Converting" not in capfd.readouterr().err
+    assert not [r for r in caplog.records if "publisher trust" in r.getMessage()]
+    assert gguf_utils.tqdm is original                  # put back after the block
+    with quiet_loading(verbose=True):
+        list(gguf_utils.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."))
+    assert "Converting" in capfd.readouterr().err
+

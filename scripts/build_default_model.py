@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "cue_stats.json").write_text(json.dumps(cue_stats_of(load_sources(recipe, progress=False)), indent=2))
         print("cue_stats.json recomputed from the training windows")
     if args.temperature_from:
-        from eai_llm.evaluation.evaluate import heldout_temperature
+        from eai_llm.evaluation.calibration import heldout_temperature
 
         cal = heldout_temperature(args.temperature_from, args.system)
         cfg = json.loads((tmp / "config.json").read_text())
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "calibration.json").write_text(json.dumps(cal, indent=2))
         print(f"temperature {cal['temperature']:.3f} from {cal['clips']} held-out clips "
               f"(ECE {cal['ece_raw']:.3f} -> {cal['ece_calibrated']:.3f})")
-        from eai_llm.evaluation.evaluate import heldout_conformal
+        from eai_llm.evaluation.calibration import heldout_conformal
 
         conf = heldout_conformal(args.temperature_from, cal["temperature"], args.system)
         conf.save(tmp)

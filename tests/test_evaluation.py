@@ -149,7 +149,8 @@ def test_benchmark_table_on_a_tiny_model(tiny_model, tmp_path):
 def test_heldout_temperature_softens_overconfident_predictions(tmp_path):
     import numpy as np
 
-    from eai_llm.evaluation.evaluate import EMOTION7, FoldResult, heldout_temperature
+    from eai_llm.evaluation.calibration import heldout_temperature
+    from eai_llm.evaluation.evaluate import EMOTION7, FoldResult
 
     rng = np.random.default_rng(0)
     for g in ("walk", "run"):
@@ -167,7 +168,7 @@ def test_heldout_temperature_softens_overconfident_predictions(tmp_path):
     assert cal["temperature"] > 1.5 and cal["ece_calibrated"] < cal["ece_raw"]
     with pytest.raises(FileNotFoundError, match="no fold results"):
         heldout_temperature(tmp_path / "empty")
-    from eai_llm.evaluation.evaluate import heldout_conformal
+    from eai_llm.evaluation.calibration import heldout_conformal
 
     conf = heldout_conformal(tmp_path, cal["temperature"])
     assert conf.clips == 60 and conf.level == 0.9 and 0 < conf.threshold <= 1

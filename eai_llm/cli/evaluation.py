@@ -32,7 +32,8 @@ def cmd_evaluate(*, data: str, out: str, model: str | None = None, config: str |
     ensemble_size: loco: members of tokenizer-linear-ensemble and teachers of the -student systems (seeds s, s+1, ...).
     verbose: show the libraries' model-loading messages.
     """
-    from ..evaluation.evaluate import evaluate_holdout, evaluate_loco
+    from ..evaluation.evaluate import evaluate_loco
+    from ..evaluation.holdout import evaluate_holdout
 
     if not Path(data).is_dir():
         raise UserError(f"{data}: no such data folder")

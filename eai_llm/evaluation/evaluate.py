@@ -1,4 +1,4 @@
-"""`eai-llm evaluate`: leave-one-content-type-out (loco) and holdout evaluation, written as a report.
+"""`eai-llm evaluate`: leave-one-content-type-out (loco) evaluation, written as a report (holdout: holdout.py).
 
 Systems compared on the same folds (clip-level predictions, window probabilities averaged per clip):
 
@@ -32,13 +32,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .metrics import EMOTION4, EMOTION7, classification_metrics, plot_confusion, plot_reliability
+from .metrics import EMOTION4, EMOTION7, plot_confusion, plot_reliability
 from .probe import fold_recipe, tokenizer_fold
 from .report import write_report
-from .results import FoldResult, _calibrated, _calibrated_all, _fit_t, summarise
+from .results import FoldResult, _calibrated_all, _fit_t, summarise
 
-__all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "evaluate_holdout", "heldout_temperature",
-           "heldout_conformal", "TARGETS"]
+__all__ = ["EMOTION7", "EMOTION4", "SYSTEMS", "evaluate_loco", "TARGETS"]
 
 _JOINT = ("-emotion-only", "-emotion-style", "-emotion-style2")
 # uncertainty (issue 13): -mcdropout / -ensemble score the full recipe's fold tokenizers differently (probe.py);
@@ -341,73 +340,3 @@ def _share_teachers(full: Path, folder: Path, members: int) -> None:
             target.mkdir(parents=True, exist_ok=True)
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(target, target_is_directory=True)
-
-
-def evaluate_holdout(data: str | Path, model: str | Path | None, out: str | Path, *, explain: bool = True,
-                     max_new_tokens: int = 40, dtype: str = "auto", log: Callable[[str], None] = print) -> dict:
-    """Evaluate a trained model on a folder it never saw (Bandai-style names or one subfolder per label)."""
-    from .. import explain as T
-    from ..data.datasets import records_from_bandai, records_from_folders
-    from ..interpreter import EmotionInterpreter
-
-    data, out = Path(data), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        records = records_from_bandai(data, "emotion")
-    except Exception:   # not a Bandai-style folder: one subfolder per label
-        records = records_from_folders(data)
-    records = [r for r in records if r.label in EMOTION7]
-    if not records:
-        raise ValueError(f"{data}: no clips with an emotion label in {list(EMOTION7)}")
-    interp = EmotionInterpreter.from_pretrained(model, dtype=dtype)
-    labels = interp.label_sets["emotion"]
-    t0 = time.perf_counter()
-    probs, expl, faith, cons = [], [], [], []
-    for i, r in enumerate(records):
-        res = interp.interpret(r.path, explain=explain, conditioned=False, max_new_tokens=max_new_tokens)
-        probs.append([res.probabilities[l] for l in EMOTION7])
-        expl.append(res.raw_explanation)
-        faith.append(res.faithfulness)
-        cons.append(T.label_consistency(res.raw_explanation, res.label, labels) if explain else None)
-        log(f"{i + 1}/{len(records)} {Path(r.path).name}: {res.label}")
-    # the model's own temperature is already applied to its probabilities
-    fold = FoldResult([r.clip_id for r in records], [r.group or "" for r in records], [r.label for r in records],
-                      probs, 1.0, expl, faith, cons, time.perf_counter() - t0, _llm_dtype(interp))
-    fold.save(out / "folds" / "llm" / "holdout.json")
-    summary = {"llm": summarise([fold])}
-    plot_confusion(np.array(summary["llm"]["7class"]["confusion"]), EMOTION7, out / "confusion_llm.png", "holdout, 7 classes")
-    plot_reliability(np.asarray(probs), [EMOTION7.index(l) for l in fold.labels], out / "reliability_llm.png", "holdout")
-    metrics = {"protocol": "holdout", "data": str(data), "model": str(model or "bundled default"),
-               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "systems": summary, "targets": TARGETS}
-    write_report(out, metrics)
-    return metrics
-
-
-def heldout_conformal(out: str | Path, temperature: float, system: str = "llm", level: float = 0.9,
-                      method: str = "lac"):
-    """The bundled model's conformal calibration: the pooled held-out clip predictions of a loco run (each from a
-    model that never saw its content type), calibrated with ``temperature`` as the bundled model will be."""
-    from ..uncertainty import calibrate
-
-    results = [FoldResult.load(f) for f in sorted((Path(out) / "folds" / system).glob("*.json"))]
-    if not results:
-        raise FileNotFoundError(f"{Path(out) / 'folds' / system}: no fold results of a loco run")
-    probs = _calibrated(np.concatenate([np.asarray(r.probs) for r in results]), temperature)
-    y = [EMOTION7.index(l) for r in results for l in r.labels]
-    return calibrate(probs, y, level=level, method=method, source=f"{len(results)} loco folds, system {system}")
-
-
-def heldout_temperature(out: str | Path, system: str = "llm") -> dict:
-    """A temperature for a model trained on *all* data with the evaluated recipe: fitted on the pooled held-out
-    clip predictions of a loco run (out-of-sample for every fold), with the ECE before and after."""
-    files = sorted((Path(out) / "folds" / system).glob("*.json"))
-    if not files:
-        raise FileNotFoundError(f"{Path(out) / 'folds' / system}: no fold results of a loco run")
-    results = [FoldResult.load(f) for f in files]
-    probs = np.concatenate([np.asarray(r.probs) for r in results])
-    y = [EMOTION7.index(l) for r in results for l in r.labels]
-    t = _fit_t(probs, y)
-    return {"temperature": t, "system": system, "folds": [f.stem for f in files], "clips": len(y),
-            "ece_raw": classification_metrics(probs, y, EMOTION7)["ece"],
-            "ece_calibrated": classification_metrics(_calibrated(probs, t), y, EMOTION7)["ece"],
-            "source": f"runs/{Path(out).name}"}   # a name, never a path to open

@@ -166,7 +166,7 @@ def _run_folds(name: str, groups: Sequence[str], out: Path, run: Callable[[str],
             if current is None or current(g, saved):
                 results.append(saved)
                 continue
-            log(f"[{name}] fold {g}: the saved result was scored at another fusion weight; scoring again")
+            log(f"[{name}] fold {g}: the saved result is out of date (scored at another fusion weight); scoring again")
         log(f"[{name}] fold {g}: training and predicting ...")
         res = run(g)
         res.save(path)

@@ -72,8 +72,6 @@ class ClipRecord:
             raise ValueError(f"ClipRecord.group must be None or a non-empty string, got {self.group!r}")
 
 
-
-
 def _check_task(task: str) -> tuple[str, ...]:
     if task not in TASK_LABELS:
         raise ValueError(f"task must be one of {sorted(TASK_LABELS)}, got {task!r}")
